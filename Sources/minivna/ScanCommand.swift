@@ -1,0 +1,71 @@
+import ArgumentParser
+import DICOM
+import Foundation
+import Imaging
+
+/// `minivna scan PATH...`: parses every file under the paths and reports counts, speed and
+/// failures. The header benchmark (Benchmarks/header_parse.py) and `verify` build on it.
+struct ScanCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "scan",
+        abstract: "Parse every DICOM file under the given paths and report files, bytes, time and failures."
+    )
+
+    @Argument(help: "Files or folders (searched recursively).")
+    var paths: [String]
+
+    @Flag(help: "Stop before Pixel Data and leave large values in the files (index mode).")
+    var headerOnly = false
+
+    @Flag(help: "Print one JSON object: {\"files\", \"bytes\", \"seconds\", \"failures\"}.")
+    var json = false
+
+    func run() throws {
+        let files = try collectFiles(paths)
+        let inflater = ZlibDeflate()
+        let options = headerOnly ? ReadOptions.headerOnly(inflater: inflater) : ReadOptions(inflater: inflater)
+        var totalBytes = 0
+        var failures: [(String, String)] = []
+        let clock = ContinuousClock()
+        var elapsed = Duration.zero
+        for path in files {
+            let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+            totalBytes += size ?? 0
+            let start = clock.now
+            do {
+                _ = try Part10Reader.read(path: path, options: options)
+            } catch {
+                failures.append((path, "\(error)"))
+            }
+            elapsed += clock.now - start
+        }
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        if json {
+            print("{\"files\": \(files.count), \"bytes\": \(totalBytes), \"seconds\": \(seconds), \"failures\": \(failures.count)}")
+        } else {
+            let mbps = seconds > 0 ? Double(totalBytes) / 1e6 / seconds : 0
+            print("files: \(files.count)  bytes: \(totalBytes)  seconds: \(String(format: "%.4f", seconds))  MB/s: \(String(format: "%.1f", mbps))  failures: \(failures.count)")
+            for (path, reason) in failures { print("FAIL \(path): \(reason)") }
+        }
+    }
+
+    private func collectFiles(_ paths: [String]) throws -> [String] {
+        var result: [String] = []
+        for path in paths {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+                throw CommandFailure("no such file or folder: \(path)")
+            }
+            if !isDirectory.boolValue { result.append(path); continue }
+            guard let enumerator = FileManager.default.enumerator(atPath: path) else { continue }
+            for case let relative as String in enumerator {
+                let full = (path as NSString).appendingPathComponent(relative)
+                var childIsDirectory: ObjCBool = false
+                if FileManager.default.fileExists(atPath: full, isDirectory: &childIsDirectory), !childIsDirectory.boolValue {
+                    result.append(full)
+                }
+            }
+        }
+        return result.sorted()
+    }
+}
