@@ -52,7 +52,7 @@ public enum DataDictionary {
     /// The VR to assume when the encoding does not carry one (Implicit VR Little Endian).
     public static func implicitVR(for tag: Tag) -> VR {
         if tag.isPrivateCreator { return .LO }
-        return entry(for: tag)?.vr ?? .UN
+        return vrs(for: tag)?.first ?? .UN
     }
 
     public static var allEntries: [Entry] { index.all }
@@ -64,38 +64,79 @@ public enum DataDictionary {
         var repeaters: [Entry] = []
     }
 
+    /// Built once, on first use, by one pass over the table's UTF-8 bytes (a few milliseconds;
+    /// the first implicit-VR file pays it, so it must stay cheap).
     private static let index: Index = {
         var index = Index()
         index.all.reserveCapacity(5_200)
-        for line in table.split(separator: "\n", omittingEmptySubsequences: true) {
-            let fields = line.split(separator: "|", maxSplits: 5, omittingEmptySubsequences: false)
-            guard fields.count == 6 else { continue }
-            let pattern = fields[0]
-            var value: UInt32 = 0
-            var mask: UInt32 = 0
-            for character in pattern.utf8 {
-                value <<= 4
-                mask <<= 4
-                if let digit = hexDigitValue(character) {
-                    value |= UInt32(digit)
-                    mask |= 0xF
+        index.byTag.reserveCapacity(5_200)
+        index.byKeyword.reserveCapacity(5_200)
+        var table = DataDictionary.table
+        table.withUTF8 { bytes in
+            var lineStart = 0
+            while lineStart < bytes.count {
+                var lineEnd = lineStart
+                while lineEnd < bytes.count, bytes[lineEnd] != 0x0A { lineEnd += 1 }
+                if let entry = parseLine(bytes, lineStart, lineEnd) {
+                    index.all.append(entry)
+                    if entry.mask == 0xFFFF_FFFF {
+                        index.byTag[entry.tagPattern] = entry
+                    } else {
+                        index.repeaters.append(entry)
+                    }
+                    if !entry.keyword.isEmpty, index.byKeyword[entry.keyword] == nil {
+                        index.byKeyword[entry.keyword] = entry
+                    }
                 }
-            }
-            let vrs = fields[1].split(separator: " ").compactMap { VR(rawValue: String($0)) }
-            let entry = Entry(tagPattern: value, mask: mask, vrs: vrs, vm: String(fields[2]),
-                              isRetired: fields[3] == "R", keyword: String(fields[4]), name: String(fields[5]))
-            index.all.append(entry)
-            if mask == 0xFFFF_FFFF {
-                index.byTag[value] = entry
-            } else {
-                index.repeaters.append(entry)
-            }
-            if !entry.keyword.isEmpty, index.byKeyword[entry.keyword] == nil {
-                index.byKeyword[entry.keyword] = entry
+                lineStart = lineEnd + 1
             }
         }
         return index
     }()
+
+    /// `tag|vr|vm|retired|keyword|name` → Entry.
+    private static func parseLine(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int) -> Entry? {
+        var fields: [Range<Int>] = []
+        fields.reserveCapacity(6)
+        var fieldStart = start
+        for i in start..<end where bytes[i] == 0x7C && fields.count < 5 {
+            fields.append(fieldStart..<i)
+            fieldStart = i + 1
+        }
+        fields.append(fieldStart..<end)
+        guard fields.count == 6, fields[0].count == 8 else { return nil }
+        var value: UInt32 = 0
+        var mask: UInt32 = 0
+        for i in fields[0] {
+            value <<= 4
+            mask <<= 4
+            if let digit = hexDigitValue(bytes[i]) {
+                value |= UInt32(digit)
+                mask |= 0xF
+            }
+        }
+        // VR field: "US", "US or SS", "OB or OW", "US or SS or OW", or "NONE" (items).
+        var vrs: [VR] = []
+        var i = fields[1].lowerBound
+        while i + 1 < fields[1].upperBound {
+            if let vr = VR(byte0: bytes[i], byte1: bytes[i + 1]), i + 2 == fields[1].upperBound || bytes[i + 2] == 0x20 {
+                vrs.append(vr)
+                i += 2
+            } else {
+                i += 1
+            }
+            while i < fields[1].upperBound, bytes[i] != 0x20 { i += 1 }
+            while i < fields[1].upperBound, bytes[i] == 0x20 { i += 1 }
+            // skip the word "or"
+            if i + 1 < fields[1].upperBound, bytes[i] == 0x6F, bytes[i + 1] == 0x72 { i += 2 }
+            while i < fields[1].upperBound, bytes[i] == 0x20 { i += 1 }
+        }
+        func text(_ range: Range<Int>) -> String {
+            String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self)
+        }
+        return Entry(tagPattern: value, mask: mask, vrs: vrs, vm: text(fields[2]),
+                     isRetired: fields[3].count == 1, keyword: text(fields[4]), name: text(fields[5]))
+    }
 }
 
 @inline(__always)

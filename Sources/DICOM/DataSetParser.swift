@@ -39,6 +39,12 @@ struct DataSetParser {
         return e.bigEndian ? UInt32(bigEndian: v) : UInt32(littleEndian: v)
     }
 
+    /// Copies bytes out of the buffer with one memcpy (the generic Array initializer is ~10x slower).
+    @inline(__always) func copyBytes(at offset: Int, count: Int) -> [UInt8] {
+        guard count > 0, let base = buffer.baseAddress else { return [] }
+        return Array(UnsafeBufferPointer(start: (base + offset).assumingMemoryBound(to: UInt8.self), count: count))
+    }
+
     func error(_ code: DICOMParseError.Code, _ reason: String, tag: Tag? = nil, at offset: Int) -> DICOMParseError {
         DICOMParseError(code, reason, tag: tag, offset: offset + (fileOffset ?? 0))
     }
@@ -56,7 +62,9 @@ struct DataSetParser {
             throw error(.nestingTooDeep, "sequences nest deeper than \(options.maximumDepth) levels", at: start)
         }
         var elements: [DataElement] = []
+        elements.reserveCapacity(depth == 0 ? 128 : 16)
         var inOrder = true
+        var lastTag: Tag?
         var characterSet = inheritedCharacterSet
         var hasAmbiguousVR = false
         var pixelRepresentation = inheritedPixelRepresentation
@@ -105,10 +113,11 @@ struct DataSetParser {
             } else if tag == .pixelRepresentation, let bytes = element.bytes, bytes.count >= 2 {
                 pixelRepresentation = Int(bytes[0]) | Int(bytes[1]) << 8
             }
-            if let last = elements.last, last.tag >= tag {
+            if let lastTag, lastTag >= tag {
                 inOrder = false
-                if last.tag == tag { warnings.append("duplicate element \(tag); the last one is kept") }
+                if lastTag == tag { warnings.append("duplicate element \(tag); the last one is kept") }
             }
+            lastTag = tag
             elements.append(element)
         }
         if pos > end { throw error(.truncated, "element runs past the end of its container", at: end) }
@@ -163,7 +172,7 @@ struct DataSetParser {
             }
         } else {
             vr = DataDictionary.implicitVR(for: tag)
-            if !tag.isPrivate, DataDictionary.entry(for: tag)?.isAmbiguous == true { hasAmbiguousVR = true }
+            if !tag.isPrivate, DataDictionary.vrs(for: tag)?.isAmbiguous == true { hasAmbiguousVR = true }
             length = u32(pos + 4, encoding)
             pos += 8
         }
@@ -193,15 +202,16 @@ struct DataSetParser {
             vr = .LO // a Private Creator is always LO (PS3.5 §7.8.1)
         }
         // UN with a known public tag: read with the dictionary's VR (PS3.5 §6.2.2 note).
-        if vr == .UN, encoding.explicitVR, !tag.isPrivate, let known = DataDictionary.entry(for: tag), !known.vrs.isEmpty, known.vr != .UN {
-            if known.vr == .SQ {
+        if vr == .UN, encoding.explicitVR, !tag.isPrivate, let known = DataDictionary.vrs(for: tag), !known.isEmpty, known.first != .UN {
+            if known.first == .SQ {
                 var itemPos = pos
                 let items = try parseItems(at: &itemPos, end: pos + valueLength, undefinedLength: false, encoding: .implicitLittle,
                                            depth: depth, tag: tag, characterSet: characterSet, pixelRepresentation: pixelRepresentation)
                 pos += valueLength
                 return DataElement(tag: tag, vr: .SQ, value: .sequence(items))
             }
-            if !known.isAmbiguous { vr = known.vr } else { hasAmbiguousVR = true; vr = known.vr }
+            if known.isAmbiguous { hasAmbiguousVR = true }
+            vr = known.first
         }
 
         if vr == .SQ {
@@ -224,7 +234,7 @@ struct DataSetParser {
         if let threshold = options.deferValuesLongerThan, let fileOffset, length > threshold, vr.isBulkBinary || vr == .FL || vr == .FD {
             return .deferred(BulkDataReference(offset: fileOffset + pos, length: length, swapUnit: swapUnit))
         }
-        var bytes = Array(UnsafeRawBufferPointer(rebasing: buffer[pos..<(pos + length)]))
+        var bytes = copyBytes(at: pos, count: length)
         if swapUnit > 1 { ByteOrder.swapInPlace(&bytes, unit: swapUnit) }
         return .loaded(bytes)
     }
@@ -299,11 +309,11 @@ struct DataSetParser {
             }
             let n = Int(length)
             if offsetTable == nil {
-                offsetTable = Array(UnsafeRawBufferPointer(rebasing: buffer[pos..<(pos + n)]))
+                offsetTable = copyBytes(at: pos, count: n)
             } else if options.deferValuesLongerThan != nil, let fileOffset {
                 fragments.append(.deferred(BulkDataReference(offset: fileOffset + pos, length: n)))
             } else {
-                fragments.append(.loaded(Array(UnsafeRawBufferPointer(rebasing: buffer[pos..<(pos + n)]))))
+                fragments.append(.loaded(copyBytes(at: pos, count: n)))
             }
             pos += n
         }
@@ -334,16 +344,16 @@ enum AmbiguousVR {
         let pixelRepresentation = dataSet.int(.pixelRepresentation) ?? inheritedPixelRepresentation ?? 0
         let lutDescriptorFirst = dataSet.ints(.lutDescriptor)?.first
         for var element in dataSet.elements {
-            guard !element.tag.isPrivate, let entry = DataDictionary.entry(for: element.tag), entry.isAmbiguous,
-                  case .bytes = element.value, element.vr == entry.vr else { continue }
+            guard !element.tag.isPrivate, let entry = DataDictionary.vrs(for: element.tag), entry.isAmbiguous,
+                  case .bytes = element.value, element.vr == entry.first else { continue }
             let resolved: VR
             switch element.tag {
             case .pixelData: resolved = .OW
             case .lutData: resolved = lutDescriptorFirst == 1 ? .US : .OW
             default:
-                if entry.vrs.contains(.SS) && entry.vrs.contains(.US) && !entry.vrs.contains(.OW) {
+                if entry.contains(.SS) && entry.contains(.US) && !entry.contains(.OW) {
                     resolved = pixelRepresentation == 0 ? .US : .SS
-                } else if entry.vrs.contains(.OW) {
+                } else if entry.contains(.OW) {
                     resolved = .OW
                 } else {
                     continue

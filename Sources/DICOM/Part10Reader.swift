@@ -6,13 +6,8 @@ import Foundation
 public enum Part10Reader {
     /// Reads a file. With `options.deferValuesLongerThan`, large values stay in the file.
     public static func read(path: String, options: ReadOptions = ReadOptions()) throws -> Part10File {
-        let data: Data
-        do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
-        } catch {
-            throw DICOMParseError(.io, "cannot read \(path): \(error.localizedDescription)")
-        }
-        var file = try data.withUnsafeBytes { try parse($0, fileBacked: true, options: options) }
+        let mapped = try MappedFile(path: path)
+        var file = try mapped.withBytes { try parse($0, fileBacked: true, options: options) }
         file.sourcePath = path
         return file
     }

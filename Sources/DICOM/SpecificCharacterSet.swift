@@ -19,8 +19,13 @@ public struct SpecificCharacterSet: Hashable, Sendable, CustomStringConvertible 
 
     /// From the raw bytes of (0008,0005).
     public init(rawValue bytes: [UInt8]) {
-        let text = String(decoding: bytes, as: UTF8.self)
-        self.init(terms: text.split(separator: "\\", omittingEmptySubsequences: false).map(String.init))
+        // Byte-level split and trim: this runs once per dataset on the index's hot path.
+        terms = bytes.split(separator: 0x5C, omittingEmptySubsequences: false).map { term in
+            var start = term.startIndex, end = term.endIndex
+            while start < end, term[start] == 0x20 { start += 1 }
+            while end > start, term[end - 1] == 0x20 || term[end - 1] == 0x00 { end -= 1 }
+            return String(decoding: term[start..<end], as: UTF8.self)
+        }
     }
 
     public var description: String { terms.joined(separator: "\\") }

@@ -4,6 +4,9 @@ public enum TextValue {
     /// leading/trailing spaces are insignificant; UI values lose their trailing NUL.
     public static func decode(_ bytes: [UInt8], vr: VR, characterSet: SpecificCharacterSet) -> [String] {
         if bytes.isEmpty { return [] }
+        if !vr.usesSpecificCharacterSet || !characterSet.usesCodeExtensions, bytes.allSatisfy({ $0 < 0x80 }) {
+            return decodeASCII(bytes, vr: vr)
+        }
         let text: String
         if vr.usesSpecificCharacterSet {
             text = characterSet.decode(bytes[...])
@@ -16,6 +19,19 @@ public enum TextValue {
             ? [text[...]]
             : text.split(separator: "\\", omittingEmptySubsequences: false)
         return values.map { trim($0, vr: vr) }
+    }
+
+    /// The common case (ASCII text) on bytes, without Character processing.
+    static func decodeASCII(_ bytes: [UInt8], vr: VR) -> [String] {
+        let leadingSignificant = vr == .LT || vr == .ST || vr == .UT || vr == .UR || vr == .UC || vr == .PN
+        func trimmed(_ value: ArraySlice<UInt8>) -> String {
+            var start = value.startIndex, end = value.endIndex
+            while end > start, value[end - 1] == 0x20 || value[end - 1] == 0x00 { end -= 1 }
+            if !leadingSignificant { while start < end, value[start] == 0x20 { start += 1 } }
+            return String(decoding: value[start..<end], as: UTF8.self)
+        }
+        if vr.isSingleValuedText { return [trimmed(bytes[...])] }
+        return bytes.split(separator: 0x5C, omittingEmptySubsequences: false).map(trimmed)
     }
 
     static func trim(_ value: Substring, vr: VR) -> String {

@@ -3,11 +3,23 @@ public enum VR: String, CaseIterable, Sendable {
     case AE, AS, AT, CS, DA, DS, DT, FD, FL, IS, LO, LT, OB, OD, OF, OL, OV, OW, PN, SH, SL, SQ,
          SS, ST, SV, TM, UC, UI, UL, UN, UR, US, UT, UV
 
-    /// Parses the two ASCII bytes of an explicit VR.
+    /// Parses the two ASCII bytes of an explicit VR (a table lookup: this is the parser's hot path).
+    @inline(__always)
     init?(byte0: UInt8, byte1: UInt8) {
-        guard (0x41...0x5A).contains(byte0), (0x41...0x5A).contains(byte1) else { return nil }
-        self.init(rawValue: String(decoding: [byte0, byte1], as: UTF8.self))
+        guard byte0 &- 0x41 < 26, byte1 &- 0x41 < 26,
+              let vr = VR.byTwoLetters[Int(byte0 &- 0x41) * 26 + Int(byte1 &- 0x41)] else { return nil }
+        self = vr
     }
+
+    /// VRs indexed by (first letter - 'A') * 26 + (second letter - 'A').
+    private static let byTwoLetters: [VR?] = {
+        var table = [VR?](repeating: nil, count: 26 * 26)
+        for vr in VR.allCases {
+            let letters = Array(vr.rawValue.utf8)
+            table[Int(letters[0] - 0x41) * 26 + Int(letters[1] - 0x41)] = vr
+        }
+        return table
+    }()
 
     /// Explicit VR encodings of these VRs have 2 reserved bytes and a 32-bit length (PS3.5 §7.1.2).
     public var hasLongExplicitLength: Bool {

@@ -29,8 +29,8 @@ struct ScanCommand: ParsableCommand {
         let clock = ContinuousClock()
         var elapsed = Duration.zero
         for path in files {
-            let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
-            totalBytes += size ?? 0
+            var info = stat()
+            if stat(path, &info) == 0 { totalBytes += Int(info.st_size) }
             let start = clock.now
             do {
                 _ = try Part10Reader.read(path: path, options: options)
