@@ -48,7 +48,7 @@ public struct DICOMJSONEncoder: Sendable {
     private func write(_ element: DataElement, characterSet: SpecificCharacterSet, path: ElementPath, to out: inout JSONText) throws {
         out.raw("{\"vr\":")
         out.string(element.vr.rawValue)
-        switch RenderedValue.of(element, characterSet: characterSet) {
+        switch try RenderedValue.of(element, characterSet: characterSet, load: load) {
         case .empty:
             break
         case .binary:

@@ -28,7 +28,7 @@ public struct DICOMXMLEncoder: Sendable {
             }
             out += ">"
             let elementPath = path.appending(element.tag)
-            switch RenderedValue.of(element, characterSet: dataSet.characterSet) {
+            switch try RenderedValue.of(element, characterSet: dataSet.characterSet, load: load) {
             case .empty:
                 break
             case .binary:

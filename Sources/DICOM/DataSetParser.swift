@@ -231,7 +231,7 @@ struct DataSetParser {
     /// it is large binary data and the options ask for that.
     private func loadValue(at pos: Int, length: Int, vr: VR, encoding: DataSetEncoding) -> LazyBytes {
         let swapUnit = encoding.bigEndian ? (vr.binaryUnitSize ?? 0) : 0
-        if let threshold = options.deferValuesLongerThan, let fileOffset, length > threshold, vr.isBulkBinary || vr == .FL || vr == .FD {
+        if let threshold = options.deferValuesLongerThan, let fileOffset, length > threshold, vr.isBulkBinary {
             return .deferred(BulkDataReference(offset: fileOffset + pos, length: length, swapUnit: swapUnit))
         }
         var bytes = copyBytes(at: pos, count: length)

@@ -148,10 +148,13 @@ public enum Part10Reader {
         pos + 6 <= buffer.count && VR(byte0: buffer[pos + 4], byte1: buffer[pos + 5]) != nil
     }
 
+    /// A big endian dataset starts with a small even group (0002...0010) whose bytes, read little
+    /// endian, make a group no dataset starts with (0x0200...0x1000). Groups like 2000 or 6000
+    /// read little endian are real, so only this narrow pattern counts.
     static func looksBigEndian(_ buffer: UnsafeRawBufferPointer, at pos: Int) -> Bool {
         guard pos + 4 <= buffer.count else { return false }
-        let groupLE = UInt16(buffer[pos]) | UInt16(buffer[pos + 1]) << 8
-        return groupLE >= 0x0100 && groupLE & 0x00FF == 0
+        let groupBE = UInt16(buffer[pos]) << 8 | UInt16(buffer[pos + 1])
+        return buffer[pos] == 0 && groupBE >= 0x0002 && groupBE <= 0x0010 && groupBE & 1 == 0
     }
 
     static func detectEncoding(_ buffer: UnsafeRawBufferPointer, at pos: Int) -> DataSetEncoding {

@@ -18,12 +18,21 @@ enum RenderedValue {
         case text(String)
     }
 
-    static func of(_ element: DataElement, characterSet: SpecificCharacterSet) -> RenderedValue {
+    /// - Parameter load: reads a value still in its file; only text and number VRs need it
+    ///   (binary VRs stay deferred until the encoder decides between InlineBinary and BulkDataURI).
+    static func of(_ element: DataElement, characterSet: SpecificCharacterSet,
+                   load: ((BulkDataReference) throws -> [UInt8])?) throws -> RenderedValue {
         let vr = element.vr
         switch element.value {
         case .sequence(let items): return items.isEmpty ? .empty : .items(items)
         case .encapsulated: return .binary
-        case .bytes(.deferred): return .binary
+        case .bytes(.deferred(let reference)):
+            if vr.isBulkBinary { return .binary }
+            guard let load else {
+                throw DICOMParseError(.io, "value of \(element.tag) is still in its file and no loader was given", tag: element.tag)
+            }
+            let loaded = DataElement(tag: element.tag, vr: vr, bytes: try load(reference))
+            return try of(loaded, characterSet: characterSet, load: nil)
         case .bytes(.loaded(let bytes)):
             if vr.isBulkBinary { return bytes.isEmpty ? .empty : .binary }
             if bytes.isEmpty { return .empty }

@@ -130,12 +130,51 @@ public struct SpecificCharacterSet: Hashable, Sendable, CustomStringConvertible 
 
     // MARK: Encoding
 
-    /// Encodes text for writing. Single-repertoire sets encode directly; with code extensions only
-    /// the first term's repertoire is used (new data is written as ISO_IR 192 instead).
+    /// Encodes text for writing in this character set. With ISO 2022 code extensions, each run of
+    /// characters goes to the first defined term that can hold it, with its escape sequence, and
+    /// G0/G1 return to the initial sets before every delimiter (PS3.5 §6.1.2.5.3, Annex H/I).
+    /// Text the character set cannot hold at all is encoded as UTF-8 only when the set is UTF-8;
+    /// otherwise unencodable characters become "?" (the caller should write ISO_IR 192 instead).
     public func encode(_ text: String) -> [UInt8] {
-        let repertoire = InitialDesignation(firstTerm: terms.first ?? "")
-        let target = usesCodeExtensions ? (repertoire.g1 ?? repertoire.g0) : (terms.first.flatMap { Repertoire(term: $0) } ?? .ascii)
-        return target.encode(text)
+        if !usesCodeExtensions {
+            let repertoire = terms.first.flatMap { Repertoire(term: $0) } ?? .ascii
+            return repertoire.encode(text)
+        }
+        let initial = InitialDesignation(firstTerm: terms.first ?? "")
+        let repertoires = terms.compactMap { Repertoire(term: $0) }
+        var out: [UInt8] = []
+        var g0 = initial.g0
+        var g1 = initial.g1
+        for character in text {
+            let scalarText = String(character)
+            if character.isASCII {
+                let byte = character.asciiValue!
+                let isDelimiter = byte == 0x5C || byte == 0x5E || byte == 0x3D || byte == 0x0D || byte == 0x0A || byte == 0x09 || byte == 0x0C
+                if g0 != .ascii && g0 != .jisX0201Romaji || (isDelimiter && g0 != initial.g0) {
+                    out += [0x1B, 0x28, 0x42] // ESC ( B
+                    g0 = .ascii
+                }
+                if isDelimiter { g0 = initial.g0; g1 = initial.g1 }
+                out.append(byte)
+                continue
+            }
+            var encoded = false
+            for repertoire in repertoires where repertoire != .ascii {
+                guard let bytes = repertoire.encodeCharacter(scalarText) else { continue }
+                if repertoire.isMultiByte {
+                    if g0 != repertoire { out += repertoire.escapeSequence; g0 = repertoire }
+                } else if g1 != repertoire {
+                    out += repertoire.escapeSequence
+                    g1 = repertoire
+                }
+                out += bytes
+                encoded = true
+                break
+            }
+            if !encoded { out.append(0x3F) }
+        }
+        if g0 != initial.g0 { out += [0x1B, 0x28, 0x42] }
+        return out
     }
 }
 
@@ -243,12 +282,65 @@ enum Repertoire: Hashable, Sendable {
         }
     }
 
-    func encode(_ text: String) -> [UInt8] {
-        if self == .utf8 || self == .ascii, text.utf8.allSatisfy({ $0 < 0x80 }) || self == .utf8 {
-            return Array(text.utf8)
+    /// The escape sequence designating this set (G0 for the multi-byte JIS sets, G1 otherwise).
+    var escapeSequence: [UInt8] {
+        switch self {
+        case .ascii: return [0x1B, 0x28, 0x42]
+        case .jisX0201Romaji: return [0x1B, 0x28, 0x4A]
+        case .jisX0201Katakana: return [0x1B, 0x29, 0x49]
+        case .jisX0208: return [0x1B, 0x24, 0x42]
+        case .jisX0212: return [0x1B, 0x24, 0x28, 0x44]
+        case .ksX1001: return [0x1B, 0x24, 0x29, 0x43]
+        case .gb2312: return [0x1B, 0x24, 0x29, 0x41]
+        case .latin1: return [0x1B, 0x2D, 0x41]
+        case .latin2: return [0x1B, 0x2D, 0x42]
+        case .latin3: return [0x1B, 0x2D, 0x43]
+        case .latin4: return [0x1B, 0x2D, 0x44]
+        case .cyrillic: return [0x1B, 0x2D, 0x4C]
+        case .arabic: return [0x1B, 0x2D, 0x47]
+        case .greek: return [0x1B, 0x2D, 0x46]
+        case .hebrew: return [0x1B, 0x2D, 0x48]
+        case .latin5: return [0x1B, 0x2D, 0x4D]
+        case .thai: return [0x1B, 0x2D, 0x54]
+        case .latin9: return [0x1B, 0x2D, 0x62]
+        case .utf8, .gb18030, .gbk: return []
         }
+    }
+
+    /// The bytes of one non-ASCII character in this set as ISO 2022 carries them (7-bit pairs for
+    /// JIS X 0208/0212, high-bit bytes for G1 sets); nil when the set does not hold it.
+    func encodeCharacter(_ character: String) -> [UInt8]? {
+        switch self {
+        case .jisX0208, .jisX0212:
+            guard let data = character.data(using: encoding) else { return nil }
+            // ISO-2022-JP-1 output: ESC designation, 7-bit pair, ESC ( B.
+            let bytes = [UInt8](data)
+            let designation = escapeSequence
+            guard bytes.count == designation.count + 2 + 3, Array(bytes.prefix(designation.count)) == designation else { return nil }
+            return Array(bytes[designation.count..<(designation.count + 2)])
+        case .jisX0201Katakana:
+            guard let data = character.data(using: encoding), data.count == 1, (0xA1...0xDF).contains(data[data.startIndex]) else { return nil }
+            return [UInt8](data)
+        case .ksX1001, .gb2312:
+            guard let data = character.data(using: encoding), data.count == 2, data.allSatisfy({ $0 >= 0xA1 }) else { return nil }
+            return [UInt8](data)
+        case .ascii, .jisX0201Romaji, .utf8, .gb18030, .gbk:
+            return nil
+        default:
+            guard let data = character.data(using: encoding), data.count == 1, data[data.startIndex] >= 0xA0 else { return nil }
+            return [UInt8](data)
+        }
+    }
+
+    func encode(_ text: String) -> [UInt8] {
+        if self == .utf8 || text.utf8.allSatisfy({ $0 < 0x80 }) { return Array(text.utf8) }
         if let data = text.data(using: encoding) { return [UInt8](data) }
-        return Array(text.utf8)
+        // Characters this repertoire cannot hold become "?" one by one (never mislabelled UTF-8).
+        var out: [UInt8] = []
+        for character in text {
+            out += String(character).data(using: encoding).map { [UInt8]($0) } ?? [0x3F]
+        }
+        return out
     }
 
     private static func latin1Fallback(_ bytes: ArraySlice<UInt8>) -> String {

@@ -14,7 +14,8 @@ public struct Tag: Hashable, Comparable, Sendable, CustomStringConvertible {
 
     /// Parses `GGGGEEEE` (8 hex digits), as DICOM JSON keys and QIDO query keys spell tags.
     public init?(hex: some StringProtocol) {
-        guard hex.utf8.count == 8, let value = UInt32(hex, radix: 16) else { return nil }
+        guard hex.utf8.count == 8, hex.utf8.allSatisfy({ hexDigitValue($0) != nil }),
+              let value = UInt32(hex, radix: 16) else { return nil }
         self.init(rawValue: value)
     }
 

@@ -89,9 +89,11 @@ public struct DICOMDateTime: Hashable, Sendable {
         var offset: Int?
         if let signIndex = body.lastIndex(where: { $0 == "+" || $0 == "-" }), signIndex != body.startIndex {
             let zone = body[signIndex...]
-            guard zone.utf8.count == 5, let hh = Int(zone.dropFirst().prefix(2)), let mm = Int(zone.suffix(2)),
-                  hh <= 14, mm < 60 else { return nil }
-            offset = (hh * 60 + mm) * (zone.first == "-" ? -1 : 1)
+            guard zone.utf8.count == 5, zone.dropFirst().utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+                  let hh = Int(zone.dropFirst().prefix(2)), let mm = Int(zone.suffix(2)), mm < 60 else { return nil }
+            let minutes = (hh * 60 + mm) * (zone.first == "-" ? -1 : 1)
+            guard (-12 * 60)...(14 * 60) ~= minutes else { return nil } // PS3.5: -1200 to +1400
+            offset = minutes
             body = body[..<signIndex]
         }
         let dateDigits = body.prefix { $0 != "." }.prefix(8)
@@ -118,9 +120,7 @@ public enum ValueParsing {
     public static func integerString(_ text: String) -> Int? {
         let t = text.trimmingCharacters(in: .whitespaces)
         guard !t.isEmpty, t.utf8.count <= 16 else { return nil }
-        if let v = Int(t) { return v }
-        if t.hasPrefix("+"), let v = Int(t.dropFirst()) { return v }
-        return nil
+        return Int(t) // accepts one leading + or -
     }
 
     /// DS: a fixed or floating point decimal string (PS3.5 Table 6.2-1). Rejects NaN and infinity.
