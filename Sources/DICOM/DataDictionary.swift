@@ -105,32 +105,8 @@ public enum DataDictionary {
         }
         fields.append(fieldStart..<end)
         guard fields.count == 6, fields[0].count == 8 else { return nil }
-        var value: UInt32 = 0
-        var mask: UInt32 = 0
-        for i in fields[0] {
-            value <<= 4
-            mask <<= 4
-            if let digit = hexDigitValue(bytes[i]) {
-                value |= UInt32(digit)
-                mask |= 0xF
-            }
-        }
-        // VR field: "US", "US or SS", "OB or OW", "US or SS or OW", or "NONE" (items).
-        var vrs: [VR] = []
-        var i = fields[1].lowerBound
-        while i + 1 < fields[1].upperBound {
-            if let vr = VR(byte0: bytes[i], byte1: bytes[i + 1]), i + 2 == fields[1].upperBound || bytes[i + 2] == 0x20 {
-                vrs.append(vr)
-                i += 2
-            } else {
-                i += 1
-            }
-            while i < fields[1].upperBound, bytes[i] != 0x20 { i += 1 }
-            while i < fields[1].upperBound, bytes[i] == 0x20 { i += 1 }
-            // skip the word "or"
-            if i + 1 < fields[1].upperBound, bytes[i] == 0x6F, bytes[i + 1] == 0x72 { i += 2 }
-            while i < fields[1].upperBound, bytes[i] == 0x20 { i += 1 }
-        }
+        let (value, mask) = DictionaryTable.tagPattern(bytes, fields[0])
+        let vrs = DictionaryTable.vrs(bytes, fields[1])
         func text(_ range: Range<Int>) -> String {
             String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self)
         }

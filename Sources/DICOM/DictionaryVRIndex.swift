@@ -66,26 +66,12 @@ extension DataDictionary {
         table.withUTF8 { bytes in
             var lineStart = 0
             while lineStart + 11 < bytes.count {
-                var value: UInt32 = 0
-                var mask: UInt32 = 0
-                for i in lineStart..<(lineStart + 8) {
-                    value <<= 4
-                    mask <<= 4
-                    if let digit = hexDigitValue(bytes[i]) {
-                        value |= UInt32(digit)
-                        mask |= 0xF
-                    }
-                }
-                // VR column: two-letter VRs separated by " or " (or "NONE" for items).
-                var vrs: [VR] = []
-                var i = lineStart + 9
-                while i + 1 < bytes.count, bytes[i] != 0x7C {
-                    if let vr = VR(byte0: bytes[i], byte1: bytes[i + 1]), bytes[i + 2] == 0x20 || bytes[i + 2] == 0x7C {
-                        vrs.append(vr)
-                    }
-                    while i < bytes.count, bytes[i] != 0x20, bytes[i] != 0x7C { i += 1 }
-                    while i < bytes.count, bytes[i] == 0x20 { i += 1 }
-                }
+                var lineEnd = lineStart
+                while lineEnd < bytes.count, bytes[lineEnd] != 0x0A { lineEnd += 1 }
+                var vrEnd = lineStart + 9
+                while vrEnd < lineEnd, bytes[vrEnd] != 0x7C { vrEnd += 1 }
+                let (value, mask) = DictionaryTable.tagPattern(bytes, lineStart..<(lineStart + 8))
+                let vrs = DictionaryTable.vrs(bytes, (lineStart + 9)..<vrEnd)
                 let packed = DictionaryVRs(vrs)
                 if mask == 0xFFFF_FFFF {
                     index.tags.append(value)
@@ -93,10 +79,46 @@ extension DataDictionary {
                 } else {
                     index.repeaters.append((value, mask, packed))
                 }
-                while i < bytes.count, bytes[i] != 0x0A { i += 1 }
-                lineStart = i + 1
+                lineStart = lineEnd + 1
             }
+        }
+        if !zip(index.tags, index.tags.dropFirst()).allSatisfy({ $0 < $1 }) {
+            // The generator writes the table in tag order; stay correct if someone edits it by hand.
+            let order = index.tags.indices.sorted { index.tags[$0] < index.tags[$1] }
+            index.tags = order.map { index.tags[$0] }
+            index.vrs = order.map { index.vrs[$0] }
         }
         return index
     }()
+}
+
+/// Field parsers shared by the two indexes over the generated table.
+enum DictionaryTable {
+    /// `0010xxxx`-style tag column → the pattern (x nibbles zero) and the mask of fixed nibbles.
+    static func tagPattern(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> (value: UInt32, mask: UInt32) {
+        var value: UInt32 = 0
+        var mask: UInt32 = 0
+        for i in range {
+            value <<= 4
+            mask <<= 4
+            if let digit = hexDigitValue(bytes[i]) {
+                value |= UInt32(digit)
+                mask |= 0xF
+            }
+        }
+        return (value, mask)
+    }
+
+    /// VR column: "US", "US or SS", "US or SS or OW", or "NONE" (items) → the listed VRs.
+    static func vrs(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> [VR] {
+        var result: [VR] = []
+        var wordStart = range.lowerBound
+        for i in range.lowerBound...range.upperBound where i == range.upperBound || bytes[i] == 0x20 {
+            if i - wordStart == 2, let vr = VR(byte0: bytes[wordStart], byte1: bytes[wordStart + 1]) {
+                result.append(vr)
+            }
+            wordStart = i + 1
+        }
+        return result
+    }
 }

@@ -40,3 +40,17 @@ import Testing
         #expect(Array(stream.prefix(8)) == [0xFE, 0xFF, 0x00, 0xE0, 8, 0, 0, 0])
     }
 }
+
+@Suite struct DictionaryVRIndexTests {
+    @Test func everyDictionaryEntryHasTheSameVRsInTheFastIndex() throws {
+        for entry in DataDictionary.allEntries {
+            // Repeating-group patterns are probed at one concrete tag (x nibbles = 2); both
+            // lookups must then agree, whichever entry wins at that tag.
+            let probe = DICOM.Tag(rawValue: entry.tagPattern | (~entry.mask & 0x2222_2222))
+            let fast = try #require(DataDictionary.vrs(for: probe), "no VRs for \(probe)")
+            let full = try #require(DataDictionary.entry(for: probe))
+            #expect(fast.all == full.vrs, "\(probe) \(full.keyword)")
+            if entry.mask == 0xFFFF_FFFF { #expect(full == entry) }
+        }
+    }
+}
