@@ -1,6 +1,7 @@
 // swift-tools-version:6.0
 // MiniVNA: a standalone DICOMweb + FHIR mini vendor-neutral archive.
-// Module map and import rules: shared/DESIGN.md (DICOM imports only Foundation).
+// Module map and import rules: shared/DESIGN.md (DICOM imports only Foundation; only
+// MiniVNAServer knows HTTP).
 import PackageDescription
 
 let package = Package(
@@ -12,6 +13,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
     ],
     targets: [
         // Pure Swift + Foundation: tags, VRs, dictionary, Part 10, character sets, JSON/XML models.
@@ -20,15 +23,23 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // Codecs over C libraries. For now: zlib inflate/deflate for the Deflated transfer syntax.
         .target(name: "Imaging", dependencies: ["DICOM", "CZlib"]),
+        // Blob store, SQLite index, ingest, QIDO query engine, events. No HTTP.
+        .target(name: "Archive", dependencies: [
+            "DICOM",
+            .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .executableTarget(
             name: "minivna",
             dependencies: [
-                "DICOM", "Imaging",
+                "DICOM", "Imaging", "Archive",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(name: "DICOMTests", dependencies: ["DICOM", "Imaging"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "DICOM"]),
+        .testTarget(name: "ArchiveTests", dependencies: ["Archive", "DICOM"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,160 @@
+import DICOM
+import Foundation
+import GRDB
+
+/// What to do when an instance arrives again with the same SOP Instance UID but other content.
+public enum DuplicatePolicy: String, Sendable, CaseIterable {
+    /// Keep the stored instance and refuse the new one (the default: nothing acknowledged is ever lost).
+    case reject
+    /// Replace the stored file and its index row.
+    case replace
+}
+
+public struct ArchiveConfiguration: Sendable {
+    public var dataDirectory: URL
+    public var duplicatePolicy: DuplicatePolicy
+    /// A study is stable after this long without a new instance.
+    public var studyQuietPeriod: Duration
+    /// Inflater for Deflated Explicit VR Little Endian instances (`Imaging.ZlibDeflate`).
+    public var inflater: (any DeflateDecoding)?
+
+    public init(dataDirectory: URL, duplicatePolicy: DuplicatePolicy = .reject, studyQuietPeriod: Duration = .seconds(10),
+                inflater: (any DeflateDecoding)? = nil) {
+        self.dataDirectory = dataDirectory
+        self.duplicatePolicy = duplicatePolicy
+        self.studyQuietPeriod = studyQuietPeriod
+        self.inflater = inflater
+    }
+}
+
+/// The outcome of storing one instance.
+public struct IngestResult: Sendable, Hashable {
+    public enum Outcome: String, Sendable {
+        case stored
+        /// The identical instance was already stored (idempotent success).
+        case alreadyStored
+        /// Different content replaced the stored instance (policy `replace`).
+        case replaced
+    }
+
+    public let sopClassUID: String
+    public let sopInstanceUID: String
+    public let seriesInstanceUID: String
+    public let studyInstanceUID: String
+    public let transferSyntaxUID: String
+    public let outcome: Outcome
+}
+
+/// The archive: a file store and its SQLite index, composed. Every way in (STOW, import, AI
+/// results) goes through `ingest`; queries go through `search`.
+public final class Archive: Sendable {
+    public let configuration: ArchiveConfiguration
+    public let store: FileBlobStore
+    public let index: ArchiveIndex
+    public let events: ArchiveEvents
+
+    /// Opens (or creates) the data folder: `files/`, `tmp/` and `index.sqlite`.
+    public init(configuration: ArchiveConfiguration) throws {
+        self.configuration = configuration
+        store = try FileBlobStore(root: configuration.dataDirectory)
+        index = try ArchiveIndex(path: configuration.dataDirectory.appendingPathComponent("index.sqlite").path)
+        events = ArchiveEvents(quietPeriod: configuration.studyQuietPeriod)
+        // Leftovers of uploads interrupted by a crash were never acknowledged: remove them.
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: store.temporaryDirectory.path)) ?? [] {
+            unlink(store.temporaryDirectory.appendingPathComponent(name).path)
+        }
+    }
+
+    /// Stores bytes (a whole Part 10 file).
+    public func ingest(bytes: [UInt8], expectedStudyInstanceUID: String? = nil) async throws -> IngestResult {
+        let temporary = try store.writeTemporary(bytes)
+        return try await ingest(temporaryFile: temporary, expectedStudyInstanceUID: expectedStudyInstanceUID)
+    }
+
+    /// Stores a complete, fsynced file in the store's `tmp/` folder, taking ownership of it: it
+    /// is moved into place or removed. The instance is durable when this returns.
+    public func ingest(temporaryFile: URL, expectedStudyInstanceUID: String? = nil) async throws -> IngestResult {
+        var consumed = false
+        defer { if !consumed { unlink(temporaryFile.path) } }
+
+        let file: Part10File
+        do {
+            file = try Part10Reader.read(path: temporaryFile.path, options: .headerOnly(inflater: configuration.inflater))
+        } catch let error as DICOMParseError {
+            throw ArchiveError(error)
+        }
+        guard file.hasPreamble, !file.fileMetaInformation.isEmpty else {
+            throw ArchiveError(.cannotUnderstand, "not a DICOM Part 10 file: the preamble, \"DICM\" or file meta information is missing")
+        }
+        guard TransferSyntax(uid: file.transferSyntaxUID) != nil else {
+            throw ArchiveError(.invalidInstance, "unknown transfer syntax \(file.transferSyntaxUID)", subject: file.transferSyntaxUID)
+        }
+        let attributes = try InstanceAttributes(file.dataSet)
+        if let metaUID = file.fileMetaInformation.string(.mediaStorageSOPInstanceUID), !metaUID.isEmpty,
+           metaUID != attributes.sopInstanceUID {
+            throw ArchiveError(.invalidInstance,
+                "Media Storage SOP Instance UID \(metaUID) differs from SOP Instance UID \(attributes.sopInstanceUID)")
+        }
+        if let expected = expectedStudyInstanceUID, expected != attributes.studyInstanceUID {
+            throw ArchiveError(.studyMismatch,
+                "instance belongs to study \(attributes.studyInstanceUID), not \(expected)", subject: attributes.studyInstanceUID)
+        }
+        let (size, crc) = try Self.sizeAndChecksum(of: temporaryFile)
+        let path = FileBlobStore.relativePath(forSOPInstanceUID: attributes.sopInstanceUID)
+        let new = ArchiveIndex.NewInstance(attributes: attributes, transferSyntaxUID: file.transferSyntaxUID,
+                                           path: path, size: size, crc32: crc)
+        let store = self.store
+        let policy = configuration.duplicatePolicy
+        let outcome: IngestResult.Outcome = try await index.pool.write { db in
+            var outcome = IngestResult.Outcome.stored
+            if let existing = try ArchiveIndex.storedInstance(db, attributes.sopInstanceUID) {
+                if existing.size == size, existing.crc32 == crc,
+                   try Self.sameBytes(store.url(forRelativePath: existing.path), temporaryFile) {
+                    return .alreadyStored
+                }
+                guard policy == .replace else {
+                    throw ArchiveError(.conflict,
+                        "SOP Instance UID \(attributes.sopInstanceUID) is already stored with different content",
+                        subject: attributes.sopInstanceUID)
+                }
+                outcome = .replaced
+            }
+            // Index rows first, then the rename, then the commit: a failure before the commit
+            // leaves at most an unindexed file, which `verify` reports and `reindex` adopts.
+            try ArchiveIndex.insert(new, replacing: outcome == .replaced, db)
+            try store.commit(temporary: temporaryFile, toRelativePath: path)
+            return outcome
+        }
+        consumed = outcome != .alreadyStored
+        await events.instanceStored(sopInstanceUID: attributes.sopInstanceUID, seriesInstanceUID: attributes.seriesInstanceUID,
+                                    studyInstanceUID: attributes.studyInstanceUID)
+        return IngestResult(sopClassUID: attributes.sopClassUID, sopInstanceUID: attributes.sopInstanceUID,
+                            seriesInstanceUID: attributes.seriesInstanceUID, studyInstanceUID: attributes.studyInstanceUID,
+                            transferSyntaxUID: file.transferSyntaxUID, outcome: outcome)
+    }
+
+    static func sizeAndChecksum(of url: URL) throws -> (Int, UInt32) {
+        guard let handle = FileHandle(forReadingAtPath: url.path) else {
+            throw ArchiveError(.storage, "cannot reopen \(url.path)")
+        }
+        defer { try? handle.close() }
+        var crc: UInt32 = 0
+        var size = 0
+        while let chunk = try handle.read(upToCount: 4 << 20), !chunk.isEmpty {
+            chunk.withUnsafeBytes { crc = CRC32.checksum($0, seed: crc) }
+            size += chunk.count
+        }
+        return (size, crc)
+    }
+
+    static func sameBytes(_ a: URL, _ b: URL) throws -> Bool {
+        guard let x = FileHandle(forReadingAtPath: a.path), let y = FileHandle(forReadingAtPath: b.path) else { return false }
+        defer { try? x.close(); try? y.close() }
+        while true {
+            let p = try x.read(upToCount: 1 << 20) ?? Data()
+            let q = try y.read(upToCount: 1 << 20) ?? Data()
+            if p != q { return false }
+            if p.isEmpty { return true }
+        }
+    }
+}

@@ -1,0 +1,267 @@
+import DICOM
+import Foundation
+import GRDB
+
+/// The SQLite index (GRDB, WAL): patients, studies, series and instances, with the attributes
+/// QIDO needs as indexed columns and the study/series counts maintained on ingest.
+/// It is derived data: `Archive.reindex()` rebuilds it from the files alone.
+public final class ArchiveIndex: Sendable {
+    let pool: DatabasePool
+
+    public init(path: String) throws {
+        var configuration = Configuration()
+        configuration.foreignKeysEnabled = true
+        configuration.busyMode = .timeout(10)
+        configuration.prepareDatabase { db in
+            // Durability: WAL with synchronous=FULL commits survive power loss, not only crashes.
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        do {
+            pool = try DatabasePool(path: path, configuration: configuration)
+            try Self.migrator.migrate(pool)
+        } catch {
+            throw ArchiveError(.storage, "cannot open the index \(path): \(error)")
+        }
+    }
+
+    /// Named, append-only migrations.
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1 patients studies series instances") { db in
+            try db.execute(sql: """
+                CREATE TABLE patient (
+                    id INTEGER PRIMARY KEY,
+                    patientID TEXT NOT NULL,
+                    patientName TEXT NOT NULL,
+                    patientBirthDate TEXT NOT NULL,
+                    patientSex TEXT NOT NULL,
+                    UNIQUE (patientID, patientName)
+                );
+                CREATE TABLE study (
+                    id INTEGER PRIMARY KEY,
+                    studyInstanceUID TEXT NOT NULL UNIQUE,
+                    patientRowID INTEGER NOT NULL REFERENCES patient(id),
+                    patientID TEXT NOT NULL,
+                    patientName TEXT NOT NULL,
+                    patientNameFuzzy TEXT NOT NULL,
+                    patientBirthDate TEXT NOT NULL,
+                    patientSex TEXT NOT NULL,
+                    studyDate TEXT NOT NULL,
+                    studyTime TEXT NOT NULL,
+                    accessionNumber TEXT NOT NULL,
+                    studyID TEXT NOT NULL,
+                    studyDescription TEXT NOT NULL,
+                    referringPhysicianName TEXT NOT NULL,
+                    referringPhysicianNameFuzzy TEXT NOT NULL,
+                    modalitiesInStudy TEXT NOT NULL DEFAULT '\\',
+                    sopClassesInStudy TEXT NOT NULL DEFAULT '\\',
+                    numberOfStudyRelatedSeries INTEGER NOT NULL DEFAULT 0,
+                    numberOfStudyRelatedInstances INTEGER NOT NULL DEFAULT 0,
+                    specificCharacterSet TEXT NOT NULL,
+                    updatedAt REAL NOT NULL
+                );
+                CREATE INDEX study_patientID ON study(patientID);
+                CREATE INDEX study_patientName ON study(patientName COLLATE NOCASE);
+                CREATE INDEX study_studyDate ON study(studyDate);
+                CREATE INDEX study_accessionNumber ON study(accessionNumber);
+                CREATE INDEX study_patientRowID ON study(patientRowID);
+                CREATE TABLE series (
+                    id INTEGER PRIMARY KEY,
+                    seriesInstanceUID TEXT NOT NULL UNIQUE,
+                    studyRowID INTEGER NOT NULL REFERENCES study(id) ON DELETE CASCADE,
+                    modality TEXT NOT NULL,
+                    seriesNumber INTEGER,
+                    seriesDescription TEXT NOT NULL,
+                    seriesDate TEXT NOT NULL,
+                    seriesTime TEXT NOT NULL,
+                    bodyPartExamined TEXT NOT NULL,
+                    performedProcedureStepStartDate TEXT NOT NULL,
+                    performedProcedureStepStartTime TEXT NOT NULL,
+                    numberOfSeriesRelatedInstances INTEGER NOT NULL DEFAULT 0,
+                    specificCharacterSet TEXT NOT NULL
+                );
+                CREATE INDEX series_studyRowID ON series(studyRowID);
+                CREATE INDEX series_modality ON series(modality);
+                CREATE TABLE instance (
+                    id INTEGER PRIMARY KEY,
+                    sopInstanceUID TEXT NOT NULL UNIQUE,
+                    seriesRowID INTEGER NOT NULL REFERENCES series(id) ON DELETE CASCADE,
+                    studyRowID INTEGER NOT NULL REFERENCES study(id) ON DELETE CASCADE,
+                    sopClassUID TEXT NOT NULL,
+                    instanceNumber INTEGER,
+                    rows INTEGER,
+                    columns INTEGER,
+                    bitsAllocated INTEGER,
+                    numberOfFrames INTEGER,
+                    transferSyntaxUID TEXT NOT NULL,
+                    path TEXT NOT NULL,
+                    size INTEGER NOT NULL,
+                    crc32 INTEGER NOT NULL,
+                    specificCharacterSet TEXT NOT NULL,
+                    storedAt REAL NOT NULL
+                );
+                CREATE INDEX instance_seriesRowID ON instance(seriesRowID);
+                CREATE INDEX instance_studyRowID ON instance(studyRowID);
+                CREATE INDEX instance_sopClassUID ON instance(sopClassUID);
+                """)
+        }
+        return migrator
+    }
+
+    /// What the index already holds for a SOP Instance UID.
+    public struct StoredInstance: Sendable, Hashable {
+        public let studyInstanceUID: String
+        public let seriesInstanceUID: String
+        public let path: String
+        public let size: Int
+        public let crc32: UInt32
+        public let transferSyntaxUID: String
+    }
+
+    public func storedInstance(sopInstanceUID uid: String) throws -> StoredInstance? {
+        try pool.read { db in try Self.storedInstance(db, uid) }
+    }
+
+    static func storedInstance(_ db: Database, _ uid: String) throws -> StoredInstance? {
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: """
+            SELECT study.studyInstanceUID, series.seriesInstanceUID, instance.path, instance.size, instance.crc32,
+                   instance.transferSyntaxUID
+            FROM instance JOIN series ON series.id = instance.seriesRowID JOIN study ON study.id = instance.studyRowID
+            WHERE instance.sopInstanceUID = ?
+            """), arguments: [uid]) else { return nil }
+        return StoredInstance(studyInstanceUID: row[0], seriesInstanceUID: row[1], path: row[2], size: row[3],
+                              crc32: UInt32(truncatingIfNeeded: row[4] as Int64), transferSyntaxUID: row[5])
+    }
+
+    /// A file about to be indexed.
+    public struct NewInstance: Sendable {
+        public let attributes: InstanceAttributes
+        public let transferSyntaxUID: String
+        public let path: String
+        public let size: Int
+        public let crc32: UInt32
+    }
+
+    /// Inserts (or, when `replacing`, replaces) one instance and maintains patient, study and
+    /// series rows and their counts, in the caller's transaction.
+    static func insert(_ new: NewInstance, replacing: Bool, _ db: Database) throws {
+        let a = new.attributes
+        let now = Date().timeIntervalSince1970
+        if replacing { try delete(sopInstanceUID: a.sopInstanceUID, db) }
+
+        try db.cachedStatement(sql: """
+            INSERT INTO patient (patientID, patientName, patientBirthDate, patientSex) VALUES (?, ?, ?, ?)
+            ON CONFLICT (patientID, patientName) DO NOTHING
+            """).execute(arguments: [a.patientID, a.patientName, a.patientBirthDate, a.patientSex])
+        let patientRowID = try Int64.fetchOne(db.cachedStatement(sql:
+            "SELECT id FROM patient WHERE patientID = ? AND patientName = ?"), arguments: [a.patientID, a.patientName])!
+
+        var studyRowID = try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM study WHERE studyInstanceUID = ?"),
+                                            arguments: [a.studyInstanceUID])
+        if studyRowID == nil {
+            try db.cachedStatement(sql: """
+                INSERT INTO study (studyInstanceUID, patientRowID, patientID, patientName, patientNameFuzzy, patientBirthDate,
+                    patientSex, studyDate, studyTime, accessionNumber, studyID, studyDescription, referringPhysicianName,
+                    referringPhysicianNameFuzzy, specificCharacterSet, updatedAt)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """).execute(arguments: [
+                    a.studyInstanceUID, patientRowID, a.patientID, a.patientName, NameNormalization.fuzzyKey(a.patientName),
+                    a.patientBirthDate, a.patientSex, a.studyDate, a.studyTime, a.accessionNumber, a.studyID,
+                    a.studyDescription, a.referringPhysicianName, NameNormalization.fuzzyKey(a.referringPhysicianName),
+                    a.specificCharacterSet, now,
+                ])
+            studyRowID = db.lastInsertedRowID
+        }
+
+        var seriesRowID = try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM series WHERE seriesInstanceUID = ?"),
+                                             arguments: [a.seriesInstanceUID])
+        if seriesRowID == nil {
+            try db.cachedStatement(sql: """
+                INSERT INTO series (seriesInstanceUID, studyRowID, modality, seriesNumber, seriesDescription, seriesDate,
+                    seriesTime, bodyPartExamined, performedProcedureStepStartDate, performedProcedureStepStartTime,
+                    specificCharacterSet)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """).execute(arguments: [
+                    a.seriesInstanceUID, studyRowID, a.modality, a.seriesNumber, a.seriesDescription, a.seriesDate,
+                    a.seriesTime, a.bodyPartExamined, a.performedProcedureStepStartDate, a.performedProcedureStepStartTime,
+                    a.specificCharacterSet,
+                ])
+            seriesRowID = db.lastInsertedRowID
+            try db.cachedStatement(sql: """
+                UPDATE study SET numberOfStudyRelatedSeries = numberOfStudyRelatedSeries + 1,
+                    modalitiesInStudy = CASE WHEN ? = '' OR instr(modalitiesInStudy, '\\' || ? || '\\') > 0
+                        THEN modalitiesInStudy ELSE modalitiesInStudy || ? || '\\' END
+                WHERE id = ?
+                """).execute(arguments: [a.modality, a.modality, a.modality, studyRowID])
+        } else if let existing = try Int64.fetchOne(db.cachedStatement(sql: "SELECT studyRowID FROM series WHERE id = ?"),
+                                                    arguments: [seriesRowID]), existing != studyRowID {
+            throw ArchiveError(.invalidInstance,
+                "Series Instance UID \(a.seriesInstanceUID) already belongs to another study", subject: a.seriesInstanceUID)
+        }
+
+        try db.cachedStatement(sql: """
+            INSERT INTO instance (sopInstanceUID, seriesRowID, studyRowID, sopClassUID, instanceNumber, rows, columns,
+                bitsAllocated, numberOfFrames, transferSyntaxUID, path, size, crc32, specificCharacterSet, storedAt)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """).execute(arguments: [
+                a.sopInstanceUID, seriesRowID, studyRowID, a.sopClassUID, a.instanceNumber, a.rows, a.columns,
+                a.bitsAllocated, a.numberOfFrames, new.transferSyntaxUID, new.path, new.size, Int64(new.crc32),
+                a.specificCharacterSet, now,
+            ])
+        try db.cachedStatement(sql:
+            "UPDATE series SET numberOfSeriesRelatedInstances = numberOfSeriesRelatedInstances + 1 WHERE id = ?")
+            .execute(arguments: [seriesRowID])
+        try db.cachedStatement(sql: """
+            UPDATE study SET numberOfStudyRelatedInstances = numberOfStudyRelatedInstances + 1, updatedAt = ?,
+                sopClassesInStudy = CASE WHEN instr(sopClassesInStudy, '\\' || ? || '\\') > 0
+                    THEN sopClassesInStudy ELSE sopClassesInStudy || ? || '\\' END
+            WHERE id = ?
+            """).execute(arguments: [now, a.sopClassUID, a.sopClassUID, studyRowID])
+    }
+
+    /// Removes an instance row and fixes the counts; empty series and studies go too.
+    static func delete(sopInstanceUID uid: String, _ db: Database) throws {
+        guard let row = try Row.fetchOne(db.cachedStatement(sql:
+            "SELECT id, seriesRowID, studyRowID FROM instance WHERE sopInstanceUID = ?"), arguments: [uid]) else { return }
+        let instanceRowID: Int64 = row[0], seriesRowID: Int64 = row[1], studyRowID: Int64 = row[2]
+        try db.execute(sql: "DELETE FROM instance WHERE id = ?", arguments: [instanceRowID])
+        try db.execute(sql: "UPDATE series SET numberOfSeriesRelatedInstances = numberOfSeriesRelatedInstances - 1 WHERE id = ?",
+                       arguments: [seriesRowID])
+        try db.execute(sql: "UPDATE study SET numberOfStudyRelatedInstances = numberOfStudyRelatedInstances - 1 WHERE id = ?",
+                       arguments: [studyRowID])
+        try db.execute(sql: "DELETE FROM series WHERE id = ? AND numberOfSeriesRelatedInstances <= 0", arguments: [seriesRowID])
+        if db.changesCount > 0 {
+            try recomputeStudySummary(studyRowID, db)
+        }
+        try db.execute(sql: "DELETE FROM study WHERE id = ? AND numberOfStudyRelatedInstances <= 0", arguments: [studyRowID])
+    }
+
+    /// Rebuilds a study's series count, modalities and SOP classes from its rows.
+    static func recomputeStudySummary(_ studyRowID: Int64, _ db: Database) throws {
+        let modalities = try String.fetchAll(db, sql: "SELECT DISTINCT modality FROM series WHERE studyRowID = ? AND modality != '' ORDER BY id",
+                                             arguments: [studyRowID])
+        let classes = try String.fetchAll(db, sql: "SELECT DISTINCT sopClassUID FROM instance WHERE studyRowID = ? ORDER BY id",
+                                          arguments: [studyRowID])
+        try db.execute(sql: """
+            UPDATE study SET numberOfStudyRelatedSeries = (SELECT count(*) FROM series WHERE studyRowID = ?),
+                modalitiesInStudy = ?, sopClassesInStudy = ? WHERE id = ?
+            """, arguments: [studyRowID, "\\" + modalities.map { $0 + "\\" }.joined(), "\\" + classes.map { $0 + "\\" }.joined(), studyRowID])
+    }
+
+    /// Every indexed instance's path, size and CRC (for verify).
+    public func allInstanceFiles() throws -> [(sopInstanceUID: String, path: String, size: Int, crc32: UInt32)] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT sopInstanceUID, path, size, crc32 FROM instance ORDER BY id").map {
+                ($0[0], $0[1], $0[2], UInt32(truncatingIfNeeded: $0[3] as Int64))
+            }
+        }
+    }
+
+    public func counts() throws -> (studies: Int, series: Int, instances: Int) {
+        try pool.read { db in
+            (try Int.fetchOne(db, sql: "SELECT count(*) FROM study") ?? 0,
+             try Int.fetchOne(db, sql: "SELECT count(*) FROM series") ?? 0,
+             try Int.fetchOne(db, sql: "SELECT count(*) FROM instance") ?? 0)
+        }
+    }
+}

@@ -1,0 +1,101 @@
+import DICOM
+import Foundation
+
+/// One file per instance under `root/files`, written atomically: temp file, fsync, rename,
+/// fsync of the directory — so an instance the index knows about is always whole on disk, even
+/// if the process is killed right after. Files fan out by a hash of the SOP Instance UID
+/// (`files/ab/cd/<uid>.dcm`) so no folder grows huge.
+public struct FileBlobStore: Sendable {
+    public let root: URL
+    public var filesDirectory: URL { root.appendingPathComponent("files", isDirectory: true) }
+    public var temporaryDirectory: URL { root.appendingPathComponent("tmp", isDirectory: true) }
+
+    public init(root: URL) throws {
+        self.root = root
+        do {
+            try FileManager.default.createDirectory(at: filesDirectory, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(at: temporaryDirectory, withIntermediateDirectories: true)
+        } catch {
+            throw ArchiveError(.storage, "cannot create the data folder \(root.path): \(error.localizedDescription)")
+        }
+    }
+
+    /// Relative path of an instance's file (stable: derived from the UID only).
+    public static func relativePath(forSOPInstanceUID uid: String) -> String {
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325 // FNV-1a 64
+        for byte in uid.utf8 {
+            hash ^= UInt64(byte)
+            hash &*= 0x0000_0100_0000_01B3
+        }
+        let hex = String(hash, radix: 16).leftPadded(to: 16)
+        return "\(hex.prefix(2))/\(hex.dropFirst(2).prefix(2))/\(uid).dcm"
+    }
+
+    public func url(forRelativePath path: String) -> URL {
+        filesDirectory.appendingPathComponent(path)
+    }
+
+    /// A new temporary file path in the store's own file system (so the final rename is atomic).
+    public func makeTemporaryURL() -> URL {
+        temporaryDirectory.appendingPathComponent("\(UUID().uuidString).part")
+    }
+
+    /// Moves a complete, fsynced temporary file into place and makes the rename durable.
+    public func commit(temporary: URL, toRelativePath path: String) throws {
+        let destination = url(forRelativePath: path)
+        let directory = destination.deletingLastPathComponent()
+        do {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        } catch {
+            throw ArchiveError(.storage, "cannot create \(directory.path): \(error.localizedDescription)")
+        }
+        guard rename(temporary.path, destination.path) == 0 else {
+            throw ArchiveError(.storage, "cannot move the instance into place: \(String(cString: strerror(errno)))")
+        }
+        try Self.fsyncDirectory(directory)
+    }
+
+    /// Writes bytes to a temporary file and fsyncs it; returns its URL and CRC-32.
+    public func writeTemporary(_ bytes: [UInt8]) throws -> URL {
+        let url = makeTemporaryURL()
+        let fd = open(url.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw ArchiveError(.storage, "cannot create \(url.path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        try bytes.withUnsafeBytes { buffer in
+            var done = 0
+            while done < buffer.count {
+                let n = write(fd, buffer.baseAddress! + done, buffer.count - done)
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else { throw ArchiveError(.storage, "cannot write \(url.path): \(String(cString: strerror(errno)))") }
+                done += n
+            }
+        }
+        guard fsync(fd) == 0 else { throw ArchiveError(.storage, "fsync failed: \(String(cString: strerror(errno)))") }
+        return url
+    }
+
+    public func remove(relativePath path: String) {
+        unlink(url(forRelativePath: path).path)
+    }
+
+    static func fsyncDirectory(_ directory: URL) throws {
+        let fd = open(directory.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw ArchiveError(.storage, "cannot open \(directory.path)") }
+        defer { close(fd) }
+        guard fsync(fd) == 0 else { throw ArchiveError(.storage, "fsync of \(directory.path) failed") }
+    }
+
+    /// Every stored file's relative path (for reindex and verify).
+    public func allRelativePaths() -> [String] {
+        guard let enumerator = FileManager.default.enumerator(atPath: filesDirectory.path) else { return [] }
+        var result: [String] = []
+        for case let path as String in enumerator where path.hasSuffix(".dcm") { result.append(path) }
+        return result.sorted()
+    }
+}
+
+extension String {
+    func leftPadded(to length: Int) -> String {
+        count >= length ? self : String(repeating: "0", count: length - count) + self
+    }
+}

@@ -1,0 +1,66 @@
+import DICOM
+import Foundation
+import GRDB
+
+/// What `verify` found: the index and the files should describe the same instances.
+public struct VerifyReport: Sendable {
+    public var filesWithoutRows: [String] = []
+    public var rowsWithoutFiles: [String] = []
+    public var checksumMismatches: [String] = []
+    public var instancesChecked = 0
+
+    public var isClean: Bool { filesWithoutRows.isEmpty && rowsWithoutFiles.isEmpty && checksumMismatches.isEmpty }
+}
+
+extension Archive {
+    /// Compares the index with the files: files without rows, rows without files, checksums.
+    public func verify() throws -> VerifyReport {
+        var report = VerifyReport()
+        let indexed = try index.allInstanceFiles()
+        var indexedPaths = Set<String>()
+        for entry in indexed {
+            indexedPaths.insert(entry.path)
+            let url = store.url(forRelativePath: entry.path)
+            guard FileManager.default.fileExists(atPath: url.path) else {
+                report.rowsWithoutFiles.append(entry.sopInstanceUID)
+                continue
+            }
+            let (size, crc) = try Self.sizeAndChecksum(of: url)
+            if size != entry.size || crc != entry.crc32 { report.checksumMismatches.append(entry.sopInstanceUID) }
+            report.instancesChecked += 1
+        }
+        for path in store.allRelativePaths() where !indexedPaths.contains(path) {
+            report.filesWithoutRows.append(path)
+        }
+        return report
+    }
+
+    /// Rebuilds the index from the files alone: drops every row, then indexes each file.
+    /// Returns the number of instances indexed and the files that could not be read.
+    public func reindex() throws -> (indexed: Int, failures: [(path: String, reason: String)]) {
+        var failures: [(String, String)] = []
+        var indexed = 0
+        try index.pool.write { db in
+            try db.execute(sql: "DELETE FROM instance; DELETE FROM series; DELETE FROM study; DELETE FROM patient;")
+        }
+        for path in store.allRelativePaths() {
+            let url = store.url(forRelativePath: path)
+            do {
+                let file = try Part10Reader.read(path: url.path, options: .headerOnly(inflater: configuration.inflater))
+                let attributes = try InstanceAttributes(file.dataSet)
+                let (size, crc) = try Self.sizeAndChecksum(of: url)
+                let new = ArchiveIndex.NewInstance(attributes: attributes, transferSyntaxUID: file.transferSyntaxUID,
+                                                   path: path, size: size, crc32: crc)
+                try index.pool.write { db in
+                    if try ArchiveIndex.storedInstance(db, attributes.sopInstanceUID) == nil {
+                        try ArchiveIndex.insert(new, replacing: false, db)
+                    }
+                }
+                indexed += 1
+            } catch {
+                failures.append((path, "\(error)"))
+            }
+        }
+        return (indexed, failures)
+    }
+}

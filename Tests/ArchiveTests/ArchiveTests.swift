@@ -1,0 +1,180 @@
+@testable import Archive
+import DICOM
+import Foundation
+import Testing
+
+/// A fresh archive in a temporary folder, removed when the test ends.
+final class TemporaryArchive {
+    let directory: URL
+    let archive: Archive
+
+    init(policy: DuplicatePolicy = .reject, quietPeriod: Duration = .seconds(10)) throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("minivna-test-\(UUID().uuidString)")
+        archive = try Archive(configuration: ArchiveConfiguration(dataDirectory: directory, duplicatePolicy: policy,
+                                                                  studyQuietPeriod: quietPeriod))
+    }
+
+    deinit { try? FileManager.default.removeItem(at: directory) }
+}
+
+enum Fixture {
+    static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("Fixtures")
+
+    static func bytes(_ relative: String) throws -> [UInt8] {
+        [UInt8](try Data(contentsOf: directory.appendingPathComponent(relative)))
+    }
+
+    /// A small valid instance with the given UIDs and attributes.
+    static func instance(study: String = "2.25.100", series: String = "2.25.200", sop: String,
+                         patientName: String = "Doe^John", patientID: String = "P1", modality: String = "CT",
+                         studyDate: String = "20240115", accession: String = "A1", description: String = "Chest",
+                         instanceNumber: Int = 1, extra: [DataElement] = []) throws -> [UInt8] {
+        var ds = DataSet()
+        ds.setString(.specificCharacterSet, vr: .CS, "ISO_IR 192")
+        ds.characterSet = .utf8
+        ds.setString(.sopClassUID, vr: .UI, "1.2.840.10008.5.1.4.1.1.7")
+        ds.setString(.sopInstanceUID, vr: .UI, sop)
+        ds.setString(.studyInstanceUID, vr: .UI, study)
+        ds.setString(.seriesInstanceUID, vr: .UI, series)
+        ds.setString(.patientName, vr: .PN, patientName)
+        ds.setString(.patientID, vr: .LO, patientID)
+        ds.setString(.modality, vr: .CS, modality)
+        ds.setString(.studyDate, vr: .DA, studyDate)
+        ds.setString(.accessionNumber, vr: .SH, accession)
+        ds.setString(.studyDescription, vr: .LO, description)
+        ds.setString(.instanceNumber, vr: .IS, String(instanceNumber))
+        ds.setString(.seriesNumber, vr: .IS, "1")
+        for element in extra { ds.set(element) }
+        return try Part10Writer.write(ds)
+    }
+}
+
+@Suite struct ArchiveIngestTests {
+    @Test func storesAnInstanceDurablyAndIndexesIt() async throws {
+        let t = try TemporaryArchive()
+        let result = try await t.archive.ingest(bytes: try Fixture.bytes("ct/ct_0001.dcm"))
+        #expect(result.outcome == .stored)
+        let stored = try #require(try t.archive.index.storedInstance(sopInstanceUID: result.sopInstanceUID))
+        let onDisk = try Data(contentsOf: t.archive.store.url(forRelativePath: stored.path))
+        #expect([UInt8](onDisk) == (try Fixture.bytes("ct/ct_0001.dcm")))
+        #expect(try t.archive.index.counts() == (1, 1, 1))
+        #expect(try t.archive.verify().isClean)
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: t.archive.store.temporaryDirectory.path)
+        #expect(leftovers.isEmpty)
+    }
+
+    @Test func storesTheIdenticalInstanceTwiceIdempotently() async throws {
+        let t = try TemporaryArchive()
+        let bytes = try Fixture.instance(sop: "2.25.1")
+        #expect(try await t.archive.ingest(bytes: bytes).outcome == .stored)
+        #expect(try await t.archive.ingest(bytes: bytes).outcome == .alreadyStored)
+        #expect(try t.archive.index.counts() == (1, 1, 1))
+    }
+
+    @Test func rejectsDifferentContentUnderTheSameUIDByDefault() async throws {
+        let t = try TemporaryArchive()
+        _ = try await t.archive.ingest(bytes: try Fixture.instance(sop: "2.25.1", description: "first"))
+        let error = await #expect(throws: ArchiveError.self) {
+            try await t.archive.ingest(bytes: try Fixture.instance(sop: "2.25.1", description: "second"))
+        }
+        #expect(error?.code == .conflict)
+        let result = try await t.archive.search(QIDOQuery(level: .study))
+        #expect(result.dataSets.first?.string(.studyDescription) == nil) // not returned by default
+        #expect(try t.archive.verify().isClean)
+    }
+
+    @Test func replacesDifferentContentWhenThePolicySaysSo() async throws {
+        let t = try TemporaryArchive(policy: .replace)
+        _ = try await t.archive.ingest(bytes: try Fixture.instance(sop: "2.25.1", modality: "CT"))
+        let second = try await t.archive.ingest(bytes: try Fixture.instance(series: "2.25.201", sop: "2.25.1", modality: "MR"))
+        #expect(second.outcome == .replaced)
+        #expect(try t.archive.index.counts() == (1, 1, 1))
+        let study = try #require(try await t.archive.search(QIDOQuery(level: .study)).dataSets.first)
+        #expect(study.strings(.modalitiesInStudy) == ["MR"])
+        #expect(try t.archive.verify().isClean)
+    }
+
+    @Test func rejectsAnInstanceOfAnotherStudy() async throws {
+        let t = try TemporaryArchive()
+        let error = await #expect(throws: ArchiveError.self) {
+            try await t.archive.ingest(bytes: try Fixture.instance(study: "2.25.100", sop: "2.25.1"), expectedStudyInstanceUID: "2.25.999")
+        }
+        #expect(error?.code == .studyMismatch)
+        #expect(try t.archive.index.counts() == (0, 0, 0))
+    }
+
+    @Test(arguments: ["malformed/all_zeros.dcm", "malformed/truncated_mid_element.dcm", "malformed/missing_dicm.dcm",
+                      "malformed/empty.dcm"])
+    func refusesFilesItCannotRead(_ fixture: String) async throws {
+        let t = try TemporaryArchive()
+        let error = await #expect(throws: ArchiveError.self) { try await t.archive.ingest(bytes: try Fixture.bytes(fixture)) }
+        #expect(error?.code == .cannotUnderstand)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: t.archive.store.temporaryDirectory.path).isEmpty)
+    }
+
+    @Test func refusesAnInstanceWithoutItsUIDs() async throws {
+        var ds = DataSet()
+        ds.setString(.sopClassUID, vr: .UI, "1.2.840.10008.5.1.4.1.1.7")
+        ds.setString(.sopInstanceUID, vr: .UI, "2.25.5")
+        ds.setString(.studyInstanceUID, vr: .UI, "not-a-uid")
+        let t = try TemporaryArchive()
+        let error = await #expect(throws: ArchiveError.self) { try await t.archive.ingest(bytes: try Part10Writer.write(ds)) }
+        #expect(error?.code == .invalidInstance)
+    }
+
+    @Test func maintainsCountsAndModalitiesAcrossSeries() async throws {
+        let t = try TemporaryArchive()
+        _ = try await t.archive.ingest(bytes: try Fixture.instance(series: "2.25.201", sop: "2.25.1", modality: "CT"))
+        _ = try await t.archive.ingest(bytes: try Fixture.instance(series: "2.25.201", sop: "2.25.2", modality: "CT"))
+        _ = try await t.archive.ingest(bytes: try Fixture.instance(series: "2.25.202", sop: "2.25.3", modality: "SR"))
+        let study = try #require(try await t.archive.search(QIDOQuery(level: .study)).dataSets.first)
+        #expect(study.string(.numberOfStudyRelatedSeries) == "2")
+        #expect(study.string(.numberOfStudyRelatedInstances) == "3")
+        #expect(study.strings(.modalitiesInStudy) == ["CT", "SR"])
+    }
+
+    @Test func publishesInstanceStoredAndStudyStable() async throws {
+        let t = try TemporaryArchive(quietPeriod: .milliseconds(200))
+        let stream = await t.archive.events.subscribe()
+        _ = try await t.archive.ingest(bytes: try Fixture.instance(sop: "2.25.1"))
+        var iterator = stream.makeAsyncIterator()
+        #expect(await iterator.next() == .instanceStored(sopInstanceUID: "2.25.1", seriesInstanceUID: "2.25.200", studyInstanceUID: "2.25.100"))
+        #expect(await iterator.next() == .studyStable(studyInstanceUID: "2.25.100"))
+    }
+
+    @Test func reindexRebuildsTheIndexFromTheFilesAlone() async throws {
+        let t = try TemporaryArchive()
+        for i in 1...3 { _ = try await t.archive.ingest(bytes: try Fixture.instance(sop: "2.25.\(i)", instanceNumber: i)) }
+        _ = try await t.archive.ingest(bytes: try Fixture.bytes("ct/ct_0002.dcm"))
+        try await t.archive.index.pool.write { db in try db.execute(sql: "DELETE FROM instance; DELETE FROM series; DELETE FROM study") }
+        #expect(try t.archive.verify().filesWithoutRows.count == 4)
+        let (indexed, failures) = try t.archive.reindex()
+        #expect(indexed == 4 && failures.isEmpty)
+        #expect(try t.archive.index.counts() == (2, 2, 4))
+        #expect(try t.archive.verify().isClean)
+    }
+
+    @Test func verifyFindsChangedAndMissingFiles() async throws {
+        let t = try TemporaryArchive()
+        _ = try await t.archive.ingest(bytes: try Fixture.instance(sop: "2.25.1"))
+        _ = try await t.archive.ingest(bytes: try Fixture.instance(sop: "2.25.2"))
+        let first = try #require(try t.archive.index.storedInstance(sopInstanceUID: "2.25.1"))
+        let second = try #require(try t.archive.index.storedInstance(sopInstanceUID: "2.25.2"))
+        let handle = try FileHandle(forWritingTo: t.archive.store.url(forRelativePath: first.path))
+        try handle.seek(toOffset: 200)
+        try handle.write(contentsOf: Data([0xFF]))
+        try handle.close()
+        try FileManager.default.removeItem(at: t.archive.store.url(forRelativePath: second.path))
+        let report = try t.archive.verify()
+        #expect(report.checksumMismatches == ["2.25.1"])
+        #expect(report.rowsWithoutFiles == ["2.25.2"])
+    }
+
+    @Test func reopensAnExistingDataFolderWithEverythingInIt() async throws {
+        let t = try TemporaryArchive()
+        _ = try await t.archive.ingest(bytes: try Fixture.instance(sop: "2.25.1"))
+        let reopened = try Archive(configuration: ArchiveConfiguration(dataDirectory: t.directory))
+        #expect(try reopened.index.counts() == (1, 1, 1))
+    }
+}
