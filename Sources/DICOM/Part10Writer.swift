@@ -45,10 +45,11 @@ public enum Part10Writer {
     static func buildMeta(for dataSet: DataSet, meta: DataSet, transferSyntaxUID: String) -> DataSet {
         var result = DataSet()
         result.set(DataElement(tag: .fileMetaInformationVersion, vr: .OB, bytes: [0x00, 0x01]))
-        let sopClass = dataSet.string(.sopClassUID) ?? meta.string(.mediaStorageSOPClassUID) ?? ""
-        let sopInstance = dataSet.string(.sopInstanceUID) ?? meta.string(.mediaStorageSOPInstanceUID) ?? ""
-        result.setString(.mediaStorageSOPClassUID, vr: .UI, sopClass)
-        result.setString(.mediaStorageSOPInstanceUID, vr: .UI, sopInstance)
+        // Copy the UID bytes as they are: decoding and re-encoding would change any stray non-ASCII byte.
+        let sopClass = dataSet[.sopClassUID]?.bytes ?? meta[.mediaStorageSOPClassUID]?.bytes ?? []
+        let sopInstance = dataSet[.sopInstanceUID]?.bytes ?? meta[.mediaStorageSOPInstanceUID]?.bytes ?? []
+        result.set(DataElement(tag: .mediaStorageSOPClassUID, vr: .UI, bytes: sopClass))
+        result.set(DataElement(tag: .mediaStorageSOPInstanceUID, vr: .UI, bytes: sopInstance))
         result.setString(.transferSyntaxUID, vr: .UI, transferSyntaxUID)
         result.setString(.implementationClassUID, vr: .UI, implementationClassUID)
         result.setString(.implementationVersionName, vr: .SH, implementationVersionName)

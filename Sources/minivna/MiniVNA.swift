@@ -2,10 +2,11 @@ import ArgumentParser
 
 /// The `minivna` command line: a thin shell over the library modules.
 @main
-struct MiniVNA: ParsableCommand {
+struct MiniVNA: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "minivna",
         abstract: "MiniVNA: a standalone DICOMweb + FHIR mini vendor-neutral archive.",
-        subcommands: [DumpCommand.self, ScanCommand.self]
+        subcommands: [ServeCommand.self, DumpCommand.self, ScanCommand.self, ImportCommand.self, ReindexCommand.self,
+                      VerifyCommand.self]
     )
 }

@@ -49,23 +49,5 @@ struct ScanCommand: ParsableCommand {
         }
     }
 
-    private func collectFiles(_ paths: [String]) throws -> [String] {
-        var result: [String] = []
-        for path in paths {
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-                throw CommandFailure("no such file or folder: \(path)")
-            }
-            if !isDirectory.boolValue { result.append(path); continue }
-            guard let enumerator = FileManager.default.enumerator(atPath: path) else { continue }
-            for case let relative as String in enumerator {
-                let full = (path as NSString).appendingPathComponent(relative)
-                var childIsDirectory: ObjCBool = false
-                if FileManager.default.fileExists(atPath: full, isDirectory: &childIsDirectory), !childIsDirectory.boolValue {
-                    result.append(full)
-                }
-            }
-        }
-        return result.sorted()
-    }
+    private func collectFiles(_ paths: [String]) throws -> [String] { try FileCollection.files(paths) }
 }

@@ -1,0 +1,62 @@
+import Archive
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Imaging
+import Logging
+import NIOCore
+
+/// Builds the MiniVNA HTTP application: the archive, DICOMweb routes, CORS and error mapping.
+/// `minivna serve` runs it; tests call it too (in-process with HummingbirdTesting).
+public func buildApplication(
+    _ configuration: ServerConfiguration, logger: Logger = Logger(label: "minivna"),
+    onServerRunning: @escaping @Sendable (String) async -> Void = { _ in }
+) throws -> some ApplicationProtocol {
+    let archive = try Archive(configuration: ArchiveConfiguration(
+        dataDirectory: configuration.dataDirectory, duplicatePolicy: configuration.duplicatePolicy,
+        studyQuietPeriod: configuration.studyQuietPeriod, inflater: ZlibDeflate()))
+    let router = buildRouter(configuration, archive: archive)
+    return Application(
+        router: router,
+        server: .http1(configuration: .init(additionalChannelHandlers: [ExpectContinueHandler()])),
+        configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "MiniVNA"),
+        onServerRunning: { channel in
+            let port = channel.localAddress?.port ?? configuration.port
+            await onServerRunning("http://\(configuration.host):\(port)")
+        },
+        logger: logger
+    )
+}
+
+/// The router alone, for in-process route tests.
+public func buildRouter(_ configuration: ServerConfiguration, archive: Archive) -> Router<BasicRequestContext> {
+    let router = Router()
+    router.add(middleware: DICOMwebErrorMiddleware())
+    let origins = configuration.corsAllowedOrigins
+    router.add(middleware: CORSMiddleware(
+        allowOrigin: origins == ["*"] ? .all : .originBased,
+        allowHeaders: [.accept, .authorization, .contentType, .origin, .init("X-Requested-With")!],
+        allowMethods: [.get, .post, .delete, .options, .head],
+        exposedHeaders: ["Warning", "Content-Type", "Content-Length", "Location"]
+    ))
+    if origins != ["*"] {
+        router.add(middleware: AllowedOriginsMiddleware(origins: Set(origins)))
+    }
+    STOWRoutes(archive: archive, configuration: configuration).register(on: router)
+    QIDORoutes(archive: archive, configuration: configuration).register(on: router)
+    return router
+}
+
+/// With a configured origin list, a browser request from another origin gets no CORS headers
+/// (CORSMiddleware's originBased mode echoes any origin; this takes them off for strangers).
+struct AllowedOriginsMiddleware<Context: RequestContext>: RouterMiddleware {
+    let origins: Set<String>
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var response = try await next(request, context)
+        if let origin = request.headers[.origin], !origins.contains(origin) {
+            response.headers[.accessControlAllowOrigin] = nil
+        }
+        return response
+    }
+}

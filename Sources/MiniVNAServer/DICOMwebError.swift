@@ -1,0 +1,99 @@
+import Archive
+import DICOM
+import Foundation
+import HTTPTypes
+import Hummingbird
+
+/// An HTTP error with the reason the client gets in the body. The one place where module errors
+/// (ArchiveError, DICOMParseError) become HTTP statuses.
+struct DICOMwebError: HTTPResponseError, CustomStringConvertible {
+    enum Kind: Sendable {
+        case badRequest, notFound, notAcceptable, conflict, payloadTooLarge, unsupportedMediaType, serverError
+    }
+
+    let kind: Kind
+    let reason: String
+    /// Extra headers (e.g. the media types available for a 406).
+    var headers: HTTPFields = [:]
+
+    init(_ kind: Kind, _ reason: String) {
+        self.kind = kind
+        self.reason = reason
+    }
+
+    var description: String { reason }
+
+    var status: HTTPResponse.Status {
+        switch kind {
+        case .badRequest: return .badRequest
+        case .notFound: return .notFound
+        case .notAcceptable: return .notAcceptable
+        case .conflict: return .conflict
+        case .payloadTooLarge: return .contentTooLarge
+        case .unsupportedMediaType: return .unsupportedMediaType
+        case .serverError: return .internalServerError
+        }
+    }
+
+    /// Archive errors → HTTP (for whole requests; STOW maps per-instance failures to reason codes).
+    init(_ error: ArchiveError) {
+        switch error.code {
+        case .invalidQuery: self.init(.badRequest, error.reason)
+        case .notFound: self.init(.notFound, error.reason)
+        case .conflict, .studyMismatch: self.init(.conflict, error.reason)
+        case .cannotUnderstand, .invalidInstance: self.init(.badRequest, error.reason)
+        case .storage: self.init(.serverError, error.reason)
+        }
+    }
+
+    /// Any error → the DICOMweb error to answer with.
+    static func from(_ error: any Error) -> DICOMwebError {
+        switch error {
+        case let error as DICOMwebError: return error
+        case let error as ArchiveError: return DICOMwebError(error)
+        case let error as DICOMParseError: return DICOMwebError(.badRequest, error.description)
+        case let error as HTTPError: return DICOMwebError(error.status == .notFound ? .notFound : .badRequest, error.body ?? "\(error.status)")
+        default: return DICOMwebError(.serverError, "internal error: \(error)")
+        }
+    }
+
+    /// A JSON body `{"error": reason, "status": code}` with its Content-Type, always.
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        var fields = headers
+        fields[.contentType] = "application/json"
+        let body = #"{"status":\#(status.code),"error":\#(JSONString.quote(reason))}"#
+        return Response(status: status, headers: fields, body: ResponseBody(byteBuffer: ByteBuffer(string: body)))
+    }
+}
+
+/// Catches every error a route throws and answers with `DICOMwebError`'s body, so no error
+/// reaches the client without its reason and Content-Type.
+struct DICOMwebErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch {
+            let mapped = DICOMwebError.from(error)
+            if mapped.kind == .serverError { context.logger.error("\(request.method) \(request.uri): \(error)") }
+            return try mapped.response(from: request, context: context)
+        }
+    }
+}
+
+enum JSONString {
+    static func quote(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if scalar.value < 0x20 { out += String(format: "\\u%04x", scalar.value) } else { out.unicodeScalars.append(scalar) }
+            }
+        }
+        return out + "\""
+    }
+}

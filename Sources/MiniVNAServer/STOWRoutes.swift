@@ -1,0 +1,150 @@
+import Archive
+import DICOM
+import Foundation
+import HTTPTypes
+import Hummingbird
+
+/// STOW-RS (PS3.18 §10.5): `POST /studies` and `POST /studies/{study}` with
+/// `multipart/related; type="application/dicom"`, streamed to disk part by part.
+struct STOWRoutes: Sendable {
+    let archive: Archive
+    let configuration: ServerConfiguration
+
+    func register(on router: Router<BasicRequestContext>) {
+        router.post("\(configuration.dicomWebPath)/studies") { request, context in
+            try await store(request, context: context, study: nil)
+        }
+        router.post("\(configuration.dicomWebPath)/studies/:study") { request, context in
+            let study = try context.parameters.require("study")
+            guard UID.isValid(study) else { throw DICOMwebError(.badRequest, "\"\(study)\" in the path is not a valid Study Instance UID") }
+            return try await store(request, context: context, study: study)
+        }
+    }
+
+    /// One stored or failed instance, for the response.
+    private struct Item {
+        var sopClassUID: String
+        var sopInstanceUID: String
+        var failureReason: UInt16?
+        var reason: String?
+        var studyInstanceUID: String?
+        var seriesInstanceUID: String?
+    }
+
+    func store(_ request: Request, context: BasicRequestContext, study: String?) async throws -> Response {
+        let (mediaType, boundary) = try Self.checkContentType(request.headers[.contentType])
+        _ = mediaType
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > configuration.maximumRequestSize {
+            throw DICOMwebError(.payloadTooLarge, "request body of \(length) bytes exceeds the limit of \(configuration.maximumRequestSize) bytes")
+        }
+        let stream = MultipartRelatedStream(boundary: boundary, store: archive.store)
+        defer { stream.discardParts() }
+        var received = 0
+        for try await chunk in request.body {
+            received += chunk.readableBytes
+            guard received <= configuration.maximumRequestSize else {
+                throw DICOMwebError(.payloadTooLarge, "request body exceeds the limit of \(configuration.maximumRequestSize) bytes")
+            }
+            try stream.feed(chunk)
+        }
+        try stream.finish(boundary: boundary)
+
+        var items: [Item] = []
+        let parts = stream.parts
+        for (index, part) in parts.enumerated() {
+            if let type = part.contentType.flatMap(MediaType.init), type.essence != "application/dicom" {
+                unlink(part.file.path)
+                items.append(Item(sopClassUID: "", sopInstanceUID: "", failureReason: 0xC000,
+                                  reason: "part \(index + 1) is \(type.essence), not application/dicom"))
+                continue
+            }
+            do {
+                let result = try await archive.ingest(temporaryFile: part.file, expectedStudyInstanceUID: study)
+                items.append(Item(sopClassUID: result.sopClassUID, sopInstanceUID: result.sopInstanceUID,
+                                  studyInstanceUID: result.studyInstanceUID, seriesInstanceUID: result.seriesInstanceUID))
+            } catch let error as ArchiveError {
+                let identity = Self.identity(of: part.file)
+                items.append(Item(sopClassUID: identity.0, sopInstanceUID: identity.1, failureReason: Self.failureReason(error),
+                                  reason: "part \(index + 1): \(error.reason)"))
+            }
+        }
+        return try response(items, request: request, study: study)
+    }
+
+    /// `multipart/related; type="application/dicom"; boundary=...` (type optional, parameters
+    /// quoted or not). Anything else is 415; a missing boundary is 400.
+    static func checkContentType(_ header: String?) throws(DICOMwebError) -> (MediaType, String) {
+        guard let header, let mediaType = MediaType(header) else {
+            throw DICOMwebError(.unsupportedMediaType, "STOW-RS needs Content-Type: multipart/related; type=\"application/dicom\"")
+        }
+        guard mediaType.essence == "multipart/related" else {
+            throw DICOMwebError(.unsupportedMediaType,
+                "Content-Type \(mediaType.essence) is not supported: STOW-RS needs multipart/related; type=\"application/dicom\"")
+        }
+        if let type = mediaType.parameters["type"], type.lowercased() != "application/dicom" {
+            throw DICOMwebError(.unsupportedMediaType,
+                "multipart/related with type=\"\(type)\" is not supported (only application/dicom; see CONFORMANCE.md)")
+        }
+        guard let boundary = mediaType.parameters["boundary"], !boundary.isEmpty, boundary.count <= 200 else {
+            throw DICOMwebError(.badRequest, "multipart/related Content-Type has no boundary parameter")
+        }
+        return (mediaType, boundary)
+    }
+
+    /// PS3.18 Table 10.5.3-3 / PS3.4 failure reasons.
+    static func failureReason(_ error: ArchiveError) -> UInt16 {
+        switch error.code {
+        case .studyMismatch: return 0xA900       // does not match the study in the request path
+        case .conflict: return 0x0111            // duplicate SOP Instance with other content
+        case .storage: return 0xA700             // out of resources
+        case .invalidInstance:
+            return error.reason.hasPrefix("unknown transfer syntax") ? 0xC122 : 0xC000
+        case .cannotUnderstand, .invalidQuery, .notFound: return 0xC000
+        }
+    }
+
+    /// SOP Class/Instance UIDs of a part that failed, when its header can be read at all.
+    static func identity(of file: URL) -> (String, String) {
+        defer { unlink(file.path) }
+        guard let header = try? Part10Reader.read(path: file.path, options: .headerOnly()) else { return ("", "") }
+        return (header.dataSet.string(.sopClassUID) ?? "", header.dataSet.string(.sopInstanceUID) ?? "")
+    }
+
+    private func response(_ items: [Item], request: Request, study: String?) throws -> Response {
+        let base = configuration.baseURL(for: request)
+        var ds = DataSet(characterSet: .utf8)
+        let stored = items.filter { $0.failureReason == nil }
+        let failed = items.filter { $0.failureReason != nil }
+        let studies = Set(stored.compactMap(\.studyInstanceUID))
+        if let only = study ?? (studies.count == 1 ? studies.first : nil) {
+            ds.setString(.retrieveURL, vr: .UR, "\(base)/studies/\(only)")
+        }
+        if !stored.isEmpty {
+            ds.set(DataElement(tag: .referencedSOPSequence, vr: .SQ, value: .sequence(stored.map { item in
+                var entry = DataSet(characterSet: .utf8)
+                entry.setString(.referencedSOPClassUID, vr: .UI, item.sopClassUID)
+                entry.setString(.referencedSOPInstanceUID, vr: .UI, item.sopInstanceUID)
+                entry.setString(.retrieveURL, vr: .UR,
+                    "\(base)/studies/\(item.studyInstanceUID ?? "")/series/\(item.seriesInstanceUID ?? "")/instances/\(item.sopInstanceUID)")
+                return entry
+            })))
+        }
+        if !failed.isEmpty {
+            ds.set(DataElement(tag: .failedSOPSequence, vr: .SQ, value: .sequence(failed.map { item in
+                var entry = DataSet(characterSet: .utf8)
+                entry.setString(.referencedSOPClassUID, vr: .UI, item.sopClassUID)
+                entry.setString(.referencedSOPInstanceUID, vr: .UI, item.sopInstanceUID)
+                entry.set(DataElement(tag: .failureReason, vr: .US, bytes: NumericValue.encode([UInt64(item.failureReason!)], size: 2)))
+                return entry
+            })))
+        }
+        let status: HTTPResponse.Status = failed.isEmpty ? .ok : stored.isEmpty ? .conflict : .accepted
+        var headers: HTTPFields = [.contentType: "application/dicom+json"]
+        // Why each instance failed, for people reading the exchange (FailureReason is only a code).
+        for item in failed.prefix(20) {
+            headers.append(HTTPField(name: .warning, value: "299 MiniVNA \(JSONString.quote(item.reason ?? "failed"))"))
+        }
+        let body = try DICOMJSONEncoder().encode(ds)
+        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: body)))
+    }
+}

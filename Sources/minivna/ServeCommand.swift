@@ -1,0 +1,55 @@
+import Archive
+import ArgumentParser
+import Foundation
+import Logging
+import MiniVNAServer
+
+/// `minivna serve`: the archive over HTTP (DICOMweb at /dicom-web).
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the archive: DICOMweb (STOW-RS, QIDO-RS) at http://HOST:PORT/dicom-web."
+    )
+
+    @Option(help: "Address to listen on (env MINIVNA_HOST).")
+    var host: String = ProcessInfo.processInfo.environment["MINIVNA_HOST"] ?? "127.0.0.1"
+
+    @Option(help: "Port to listen on; 0 picks a free one (env MINIVNA_PORT).")
+    var port: Int = Int(ProcessInfo.processInfo.environment["MINIVNA_PORT"] ?? "") ?? 8080
+
+    @Option(help: "Data folder: files and index; created when missing (env MINIVNA_DATA).")
+    var data: String = ProcessInfo.processInfo.environment["MINIVNA_DATA"] ?? "./minivna-data"
+
+    @Option(help: "Same SOP Instance UID with different content: reject (default) or replace.")
+    var duplicates: String = ProcessInfo.processInfo.environment["MINIVNA_DUPLICATES"] ?? "reject"
+
+    @Option(help: "Seconds without a new instance before a study is stable.")
+    var studyQuietSeconds: Double = 10
+
+    @Option(parsing: .upToNextOption, help: "Allowed CORS origins (default: any).")
+    var corsOrigin: [String] = ["*"]
+
+    @Option(help: "Largest STOW request body in bytes.")
+    var maxRequestBytes: Int = 16 << 30
+
+    @Option(help: "Public base URL written into RetrieveURLs (default: from the Host header).")
+    var publicURL: String?
+
+    func run() async throws {
+        guard let policy = DuplicatePolicy(rawValue: duplicates) else {
+            throw ValidationError("--duplicates must be reject or replace")
+        }
+        var logger = Logger(label: "minivna")
+        logger.logLevel = .info
+        let configuration = ServerConfiguration(
+            host: host, port: port, dataDirectory: URL(fileURLWithPath: data), duplicatePolicy: policy,
+            studyQuietPeriod: .milliseconds(Int(studyQuietSeconds * 1000)), corsAllowedOrigins: corsOrigin,
+            maximumRequestSize: maxRequestBytes, publicBaseURL: publicURL)
+        let app = try buildApplication(configuration, logger: logger) { url in
+            // Tools wait for this exact line (a contract: see the README).
+            // Written straight to the file descriptor: print() is buffered when stdout is a pipe.
+            FileHandle.standardOutput.write(Data("listening on \(url)\n".utf8))
+        }
+        try await app.runService()
+    }
+}
