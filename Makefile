@@ -1,10 +1,14 @@
 # MiniVNA set-up commands. Both install what they need first (scripts/install-deps.sh).
-#   make run    build the release binary and run the archive's current main job
-#   make test   build once, then run every test: Swift unit tests, the pydicom oracle, the fuzzer
-.PHONY: deps run test build build-release swift-test oracle fuzz bench fixtures
+#   make run    build the release binary, load the demo data (Fixtures) and serve the archive
+#   make test   build once, then run every test: Swift unit/route tests, the pydicom oracle,
+#               the black-box suite against the real server, and the fuzzer
+.PHONY: deps run dump test build build-release swift-test oracle blackbox fuzz bench fixtures
 
 FILE ?= Fixtures/ct/ct_0001.dcm
 FUZZ_SECONDS ?= 60
+HOST ?= 127.0.0.1
+PORT ?= 8080
+DATA ?= ./minivna-data
 
 deps:
 	bash scripts/install-deps.sh
@@ -12,8 +16,13 @@ deps:
 build-release: deps
 	swift build -c release --product minivna
 
-# Until `serve` lands (issue 3), the main job is `minivna dump`: print a DICOM file as DICOM JSON.
+# The archive with demo data on the embedded SQLite default: DICOMweb at http://$(HOST):$(PORT)/dicom-web
 run: build-release
+	.build/release/minivna import --data $(DATA) Fixtures/ct Fixtures/mr Fixtures/multiframe Fixtures/jpeg2000 Fixtures/charsets
+	.build/release/minivna serve --host $(HOST) --port $(PORT) --data $(DATA)
+
+# Print one file as DICOM JSON.
+dump: build-release
 	.build/release/minivna dump $(FILE)
 
 build: deps
@@ -28,9 +37,12 @@ oracle: build
 fuzz: deps
 	bash Fuzz/run.sh $(FUZZ_SECONDS)
 
+blackbox: build
+	MINIVNA_BIN=$(CURDIR)/.build/debug/minivna python3 -m pytest -q Tests/blackbox
+
 test: build
 	swift test --skip-build
-	MINIVNA_BIN=$(CURDIR)/.build/debug/minivna python3 -m pytest -q Tests/oracle
+	MINIVNA_BIN=$(CURDIR)/.build/debug/minivna python3 -m pytest -q Tests/oracle Tests/blackbox
 	bash Fuzz/run.sh $(FUZZ_SECONDS)
 
 bench: build-release
