@@ -67,7 +67,7 @@ func fuzzAccessors(_ dataSet: DataSet, depth: Int = 0) {
             case .DT:
                 for s in dataSet.strings(element.tag) ?? [] { _ = DICOMDateTime(s) }
             case .DS, .FL, .FD, .OF, .OD:
-                _ = NumericValue.doubles(bytes, vr: element.vr)
+                _ = NumericValue.doubles(Array(bytes), vr: element.vr)
             case .IS, .US, .SS, .UL, .SL, .SV, .UV:
                 _ = dataSet.ints(element.tag)
             case .UI:

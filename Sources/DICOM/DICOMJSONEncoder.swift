@@ -119,7 +119,7 @@ public struct DICOMJSONEncoder: Sendable {
             return try load(reference)
         }
         switch element.value {
-        case .bytes(.loaded(let bytes)): return bytes
+        case .bytes(.loaded(let bytes)): return Array(bytes)
         case .bytes(.deferred(let reference)): return try loader(reference)
         case .encapsulated(let pixels): return try pixels.itemStream(loading: loader)
         case .sequence: return []

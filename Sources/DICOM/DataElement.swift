@@ -15,9 +15,15 @@ public struct BulkDataReference: Hashable, Sendable {
 }
 
 /// Binary bytes that are either in memory or still in the source file.
+///
+/// In-memory values are slices: the parser copies a header in a few large chunks and every small
+/// value shares one of them, instead of one allocation per element (the index's hot path).
 public enum LazyBytes: Hashable, Sendable {
-    case loaded([UInt8])
+    case loaded(ArraySlice<UInt8>)
     case deferred(BulkDataReference)
+
+    /// In-memory bytes.
+    public static func bytes(_ bytes: [UInt8]) -> LazyBytes { .loaded(bytes[...]) }
 
     public var count: Int {
         switch self {
@@ -28,7 +34,7 @@ public enum LazyBytes: Hashable, Sendable {
 
     /// The bytes when loaded; nil when still deferred.
     public var loadedBytes: [UInt8]? {
-        if case .loaded(let bytes) = self { return bytes }
+        if case .loaded(let bytes) = self { return Array(bytes) }
         return nil
     }
 }
@@ -70,7 +76,7 @@ public struct EncapsulatedPixelData: Hashable, Sendable {
         appendItem(basicOffsetTable)
         for fragment in fragments {
             switch fragment {
-            case .loaded(let bytes): appendItem(bytes)
+            case .loaded(let bytes): appendItem(Array(bytes))
             case .deferred(let reference): appendItem(try load(reference))
             }
         }
@@ -99,12 +105,12 @@ public struct DataElement: Hashable, Sendable {
     }
 
     public init(tag: Tag, vr: VR, bytes: [UInt8]) {
-        self.init(tag: tag, vr: vr, value: .bytes(.loaded(bytes)))
+        self.init(tag: tag, vr: vr, value: .bytes(.loaded(bytes[...])))
     }
 
     /// The in-memory bytes of a non-sequence value; nil for sequences, fragments and deferred values.
     public var bytes: [UInt8]? {
-        if case .bytes(.loaded(let bytes)) = value { return bytes }
+        if case .bytes(.loaded(let bytes)) = value { return Array(bytes) }
         return nil
     }
 

@@ -17,11 +17,13 @@ struct DataSetParser {
     let fileOffset: Int?
     let options: ReadOptions
     private(set) var warnings: [String] = []
+    private let chunks: SharedChunks
 
     init(buffer: UnsafeRawBufferPointer, fileOffset: Int?, options: ReadOptions) {
         self.buffer = buffer
         self.fileOffset = fileOffset
         self.options = options
+        chunks = SharedChunks(buffer: buffer)
     }
 
     /// Where and why a dataset ended.
@@ -43,6 +45,11 @@ struct DataSetParser {
     @inline(__always) func copyBytes(at offset: Int, count: Int) -> [UInt8] {
         guard count > 0, let base = buffer.baseAddress else { return [] }
         return Array(UnsafeBufferPointer(start: (base + offset).assumingMemoryBound(to: UInt8.self), count: count))
+    }
+
+    /// A value as a slice of a shared chunk (small values) or its own copy (large ones).
+    @inline(__always) func slice(at offset: Int, count: Int) -> ArraySlice<UInt8> {
+        chunks.slice(at: offset, count: count)
     }
 
     func error(_ code: DICOMParseError.Code, _ reason: String, tag: Tag? = nil, at offset: Int) -> DICOMParseError {
@@ -234,9 +241,12 @@ struct DataSetParser {
         if let threshold = options.deferValuesLongerThan, let fileOffset, length > threshold, vr.isBulkBinary {
             return .deferred(BulkDataReference(offset: fileOffset + pos, length: length, swapUnit: swapUnit))
         }
-        var bytes = copyBytes(at: pos, count: length)
-        if swapUnit > 1 { ByteOrder.swapInPlace(&bytes, unit: swapUnit) }
-        return .loaded(bytes)
+        if swapUnit > 1 {
+            var bytes = copyBytes(at: pos, count: length)
+            ByteOrder.swapInPlace(&bytes, unit: swapUnit)
+            return .loaded(bytes[...])
+        }
+        return .loaded(slice(at: pos, count: length))
     }
 
     // MARK: Sequences
@@ -313,7 +323,7 @@ struct DataSetParser {
             } else if options.deferValuesLongerThan != nil, let fileOffset {
                 fragments.append(.deferred(BulkDataReference(offset: fileOffset + pos, length: n)))
             } else {
-                fragments.append(.loaded(copyBytes(at: pos, count: n)))
+                fragments.append(.loaded(slice(at: pos, count: n)))
             }
             pos += n
         }
@@ -364,5 +374,33 @@ enum AmbiguousVR {
                 dataSet.set(element)
             }
         }
+    }
+}
+
+/// Copies of the parsed buffer in chunks that small values slice into: one allocation per 16 KiB
+/// of header instead of one per element. Chunks live as long as a value slicing them does.
+final class SharedChunks {
+    private let buffer: UnsafeRawBufferPointer
+    private var chunkStart = 0
+    private var chunk: [UInt8] = []
+    static let chunkSize = 16 * 1024
+    /// Larger values get their own array (so a small slice never pins a large chunk).
+    static let largestShared = 2 * 1024
+
+    init(buffer: UnsafeRawBufferPointer) {
+        self.buffer = buffer
+    }
+
+    func slice(at offset: Int, count: Int) -> ArraySlice<UInt8> {
+        guard count > 0, let base = buffer.baseAddress else { return [] }
+        if count > Self.largestShared {
+            return Array(UnsafeBufferPointer(start: (base + offset).assumingMemoryBound(to: UInt8.self), count: count))[...]
+        }
+        if offset < chunkStart || offset + count > chunkStart + chunk.count {
+            chunkStart = offset
+            let length = min(max(Self.chunkSize, count), buffer.count - offset)
+            chunk = Array(UnsafeBufferPointer(start: (base + offset).assumingMemoryBound(to: UInt8.self), count: length))
+        }
+        return chunk[(chunk.startIndex + offset - chunkStart)..<(chunk.startIndex + offset - chunkStart + count)]
     }
 }

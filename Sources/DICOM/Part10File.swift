@@ -82,7 +82,7 @@ public enum BulkDataReader {
                 result.set(DataElement(tag: element.tag, vr: element.vr, value: .sequence(loaded)))
             case .encapsulated(var pixels):
                 pixels.fragments = try pixels.fragments.map { fragment in
-                    if case .deferred(let reference) = fragment { return .loaded(try load(reference)) }
+                    if case .deferred(let reference) = fragment { return .bytes(try load(reference)) }
                     return fragment
                 }
                 result.set(DataElement(tag: element.tag, vr: element.vr, value: .encapsulated(pixels)))

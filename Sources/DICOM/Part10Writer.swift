@@ -145,7 +145,7 @@ struct ByteWriter {
 
     private func resolve(_ lazy: LazyBytes, tag: Tag) throws -> [UInt8] {
         switch lazy {
-        case .loaded(let bytes): return bytes
+        case .loaded(let bytes): return Array(bytes)
         case .deferred(let reference):
             guard let load else {
                 throw DICOMParseError(.io, "value is still in its source file and no loader was given", tag: tag)

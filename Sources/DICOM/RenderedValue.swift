@@ -33,7 +33,8 @@ enum RenderedValue {
             }
             let loaded = DataElement(tag: element.tag, vr: vr, bytes: try load(reference))
             return try of(loaded, characterSet: characterSet, load: nil)
-        case .bytes(.loaded(let bytes)):
+        case .bytes(.loaded(let slice)):
+            let bytes = Array(slice)
             if vr.isBulkBinary { return bytes.isEmpty ? .empty : .binary }
             if bytes.isEmpty { return .empty }
             switch vr {

@@ -5,7 +5,7 @@ import Testing
     /// Fragment values of the given sizes, each an even number of bytes.
     static func pixels(_ sizes: [Int], offsets: [UInt32] = []) -> EncapsulatedPixelData {
         let table = NumericValue.encode(offsets.map(UInt64.init), size: 4)
-        return EncapsulatedPixelData(basicOffsetTable: table, fragments: sizes.map { .loaded([UInt8](repeating: 1, count: $0)) })
+        return EncapsulatedPixelData(basicOffsetTable: table, fragments: sizes.map { .bytes([UInt8](repeating: 1, count: $0)) })
     }
 
     @Test func mapsFramesThroughTheBasicOffsetTable() throws {

@@ -350,7 +350,7 @@ import Testing
         let pixels = try #require(encapsulated(element))
         #expect(pixels.basicOffsets == [0, 16])
         #expect(pixels.basicOffsetTable == [0, 0, 0, 0, 16, 0, 0, 0])
-        #expect(pixels.fragments == [.loaded(frame1), .loaded(frame2a), .loaded(frame2b)])
+        #expect(pixels.fragments == [.bytes(frame1), .bytes(frame2a), .bytes(frame2b)])
         #expect(pixels.itemStreamLength == 8 + 8 + 3 * 8 + 16)
         let stream = pixels.itemStream { _ in [] }
         #expect(stream.count == pixels.itemStreamLength)
