@@ -1,0 +1,185 @@
+"""Crash safety: SIGKILL the server during concurrent STOW uploads, restart, check the archive.
+
+Every instance acknowledged with 200 before the kill must be found after the restart, and
+`minivna verify` must report the index and the files in agreement. Instances whose request
+was cut may or may not be there.
+"""
+import pathlib
+import re
+import subprocess
+import threading
+import time
+
+import pytest
+import requests
+
+from bbhelpers import (N_STUDY_INSTANCES, SOP_UID, make_dataset, qido_json, stow, to_bytes,
+                       uids, value)
+
+THREADS = 4
+PER_THREAD = 50          # 200 instances in all
+KILL_AFTER_ACKED = 60    # SIGKILL once this many are acknowledged
+
+
+def _uploader(base, blobs, acked, lock, stop):
+    for sop, blob in blobs:
+        if stop.is_set():
+            return
+        try:
+            r = stow(base, [blob], timeout=30)
+        except requests.RequestException:
+            return  # the server is gone
+        if r.status_code == 200:
+            with lock:
+                acked.append(sop)
+
+
+def _run_round(server, studies, round_no):
+    acked, lock, stop = [], threading.Lock(), threading.Event()
+    threads = []
+    for t in range(THREADS):
+        blobs = []
+        for i in range(PER_THREAD):
+            ds = make_dataset(patient_name=f"Crash^T{t}", patient_id=f"CRASH-{t}",
+                              study_uid=studies[t][0], series_uid=studies[t][1],
+                              instance_number=round_no * 1000 + i + 1, pixels=True)
+            blobs.append((ds.SOPInstanceUID, to_bytes(ds)))
+        th = threading.Thread(target=_uploader, args=(server.base, blobs, acked, lock, stop),
+                              daemon=True)
+        threads.append(th)
+    for th in threads:
+        th.start()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with lock:
+            if len(acked) >= KILL_AFTER_ACKED:
+                break
+        if not any(th.is_alive() for th in threads):
+            break
+        time.sleep(0.002)
+    server.kill()  # SIGKILL
+    stop.set()
+    for th in threads:
+        th.join(timeout=30)
+    with lock:
+        done = list(acked)
+    assert len(done) >= KILL_AFTER_ACKED, f"only {len(done)} acknowledged before the kill"
+    assert len(done) < THREADS * PER_THREAD, "the kill came after every upload finished"
+    return done
+
+
+def _found(base, sops):
+    found = set()
+    for i in range(0, len(sops), 25):
+        chunk = sops[i:i + 25]
+        res = qido_json(base, "instances", {"SOPInstanceUID": ",".join(chunk), "limit": "100"})
+        found |= set(uids(res, SOP_UID))
+    return found
+
+
+def _verify(binary, data_dir):
+    return subprocess.run([str(binary), "verify", "--data", data_dir],
+                          capture_output=True, text=True, timeout=120)
+
+
+def _reindex(binary, data_dir):
+    out = subprocess.run([str(binary), "reindex", "--data", data_dir],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+ORPHAN = re.compile(r"^file without index row: \S*?([0-9.]+)\.dcm$")
+
+
+def _problems(verify_out):
+    """verify's problem lines (all but the closing summary line)."""
+    lines = [ln.strip() for ln in verify_out.stdout.splitlines() if ln.strip()]
+    return [ln for ln in lines if not ln.startswith("checked ")]
+
+
+def test_sigkill_during_uploads(start_server, minivna_bin, tmp_data_root):
+    data = str(tmp_data_root / "data")
+    studies = [(make_dataset().StudyInstanceUID, make_dataset().SeriesInstanceUID)
+               for _ in range(THREADS)]
+    all_acked = []
+    server = start_server(data_dir=data)
+    for round_no in range(2):
+        all_acked += _run_round(server, studies, round_no)
+        server = start_server(data_dir=data)
+        found = _found(server.base, all_acked)
+        missing = sorted(set(all_acked) - found)
+        assert not missing, f"{len(missing)} acknowledged instances lost after SIGKILL: " \
+                            f"{missing[:5]}"
+    # the index counts agree with the instances it lists
+    for study, _ in studies:
+        rows = qido_json(server.base, f"studies/{study}/instances", {"limit": "1000"})
+        st = qido_json(server.base, "studies", {"StudyInstanceUID": study})
+        assert len(st) == 1
+        assert value(st[0], N_STUDY_INSTANCES) == len(rows)
+    server.stop()
+
+    out = _verify(minivna_bin, data)
+    # The only tolerated damage (see test_verify_clean_after_crash_leftover, a known server
+    # bug): a file of an interrupted, never acknowledged request without its index row.
+    for line in _problems(out):
+        m = ORPHAN.match(line)
+        assert m, f"verify found damage after SIGKILL + restart: {line}\n{out.stdout}"
+        assert m.group(1) not in set(all_acked), f"acknowledged instance orphaned: {line}"
+    if out.returncode != 0:
+        _reindex(minivna_bin, data)
+        out = _verify(minivna_bin, data)
+    assert out.returncode == 0, f"verify failed:\n{out.stdout}\n{out.stderr}"
+    assert out.stdout.strip().endswith("clean"), out.stdout
+    server = start_server(data_dir=data)
+    assert _found(server.base, all_acked) == set(all_acked)
+
+
+def _store_elsewhere(start_server, ds):
+    """Store ds in a throwaway archive; returns (relative path under it, bytes) of its file."""
+    other = start_server()
+    assert stow(other.base, [to_bytes(ds)]).status_code == 200
+    other.stop()
+    files = [p for p in pathlib.Path(other.data_dir).rglob(f"{ds.SOPInstanceUID}*")
+             if p.is_file()]
+    assert len(files) == 1, files
+    return files[0].relative_to(other.data_dir), files[0].read_bytes()
+
+
+@pytest.mark.xfail(strict=True, reason="server bug: a SIGKILL between the file rename and the "
+                   "index commit leaves a stored file without index row; neither the restart "
+                   "nor anything else repairs it, so `minivna verify` is not clean")
+def test_verify_clean_after_crash_leftover(start_server, minivna_bin, tmp_data_root):
+    """Deterministic form of what test_sigkill_during_uploads sees in most runs: the file of
+    an interrupted upload is at its final path but the index transaction never committed."""
+    data = str(tmp_data_root / "data")
+    server = start_server(data_dir=data)
+    kept = make_dataset(patient_name="Crash^Kept")
+    assert stow(server.base, [to_bytes(kept)]).status_code == 200
+    server.kill()
+    interrupted = make_dataset(patient_name="Crash^Interrupted")
+    rel, raw = _store_elsewhere(start_server, interrupted)
+    target = pathlib.Path(data) / rel
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(raw)
+    server = start_server(data_dir=data)   # the restart after the crash
+    assert _found(server.base, [kept.SOPInstanceUID]) == {kept.SOPInstanceUID}
+    server.stop()
+    out = _verify(minivna_bin, data)
+    assert out.returncode == 0 and out.stdout.strip().endswith("clean"), out.stdout
+
+
+def test_verify_detects_damage(start_server, minivna_bin, tmp_data_root):
+    """Control for the check above: verify is not clean when a stored file is removed."""
+    data = str(tmp_data_root / "data")
+    server = start_server(data_dir=data)
+    ds = make_dataset(patient_name="Verify^Control")
+    assert stow(server.base, [to_bytes(ds)]).status_code == 200
+    server.stop()
+    assert _verify(minivna_bin, data).returncode == 0
+    victims = [p for p in pathlib.Path(data).rglob(f"*{ds.SOPInstanceUID}*") if p.is_file()]
+    assert victims, "stored file not found under the data folder"
+    for p in victims:
+        p.unlink()
+    out = _verify(minivna_bin, data)
+    assert out.returncode != 0, out.stdout
+    assert "clean" not in out.stdout.lower().split(), out.stdout
