@@ -59,9 +59,49 @@ public final class Archive: Sendable {
         store = try FileBlobStore(root: configuration.dataDirectory)
         index = try ArchiveIndex(path: configuration.dataDirectory.appendingPathComponent("index.sqlite").path)
         events = ArchiveEvents(quietPeriod: configuration.studyQuietPeriod)
-        // Leftovers of uploads interrupted by a crash were never acknowledged: remove them.
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: store.temporaryDirectory.path)) ?? [] {
-            unlink(store.temporaryDirectory.appendingPathComponent(name).path)
+        try recoverInterruptedIngests()
+    }
+
+    /// After a crash: every `*.intent` in `tmp/` names a file that was moved into place by an
+    /// ingest whose index transaction may not have committed. Such a file was never acknowledged:
+    /// without its row it is removed; with a row that no longer describes it (a replacement), the
+    /// row is rebuilt from the file. Then every other leftover upload in `tmp/` is removed.
+    func recoverInterruptedIngests() throws {
+        let tmp = store.temporaryDirectory
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: tmp.path)) ?? []
+        for name in names where name.hasSuffix(".intent") {
+            let intent = tmp.appendingPathComponent(name)
+            if let path = try? String(contentsOf: intent, encoding: .utf8), !path.isEmpty {
+                let url = store.url(forRelativePath: path)
+                let row = try index.pool.read { db in
+                    try Row.fetchOne(db, sql: "SELECT size, crc32 FROM instance WHERE path = ?", arguments: [path])
+                        .map { (size: $0[0] as Int, crc: UInt32(truncatingIfNeeded: $0[1] as Int64)) }
+                }
+                if FileManager.default.fileExists(atPath: url.path) {
+                    if row == nil {
+                        unlink(url.path)
+                    } else if let row, let (size, crc) = try? Self.sizeAndChecksum(of: url), size != row.size || crc != row.crc {
+                        try? reindexFile(relativePath: path)
+                    }
+                }
+            }
+            unlink(intent.path)
+        }
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: tmp.path)) ?? [] {
+            unlink(tmp.appendingPathComponent(name).path)
+        }
+    }
+
+    /// Replaces whatever the index says about one stored file with what the file says.
+    func reindexFile(relativePath path: String) throws {
+        let url = store.url(forRelativePath: path)
+        let file = try Part10Reader.read(path: url.path, options: .headerOnly(inflater: configuration.inflater))
+        let attributes = try InstanceAttributes(file.dataSet)
+        let (size, crc) = try Self.sizeAndChecksum(of: url)
+        let new = ArchiveIndex.NewInstance(attributes: attributes, transferSyntaxUID: file.transferSyntaxUID,
+                                           path: path, size: size, crc32: crc)
+        try index.pool.write { db in
+            try ArchiveIndex.insert(new, replacing: true, db)
         }
     }
 
@@ -79,7 +119,10 @@ public final class Archive: Sendable {
 
         let file: Part10File
         do {
-            file = try Part10Reader.read(path: temporaryFile.path, options: .headerOnly(inflater: configuration.inflater))
+            // The whole structure is walked (large values and fragments only bounds-checked, not
+            // read), so a truncated instance is refused rather than acknowledged.
+            file = try Part10Reader.read(path: temporaryFile.path, options: ReadOptions(
+                stopBeforePixelData: false, deferValuesLongerThan: 1024, inflater: configuration.inflater))
         } catch let error as DICOMParseError {
             throw ArchiveError(error)
         }
@@ -105,6 +148,9 @@ public final class Archive: Sendable {
                                            path: path, size: size, crc32: crc)
         let store = self.store
         let policy = configuration.duplicatePolicy
+        // Names the file about to be moved into place until the index commits (crash recovery).
+        let intent = store.temporaryDirectory.appendingPathComponent("\(UUID().uuidString).intent")
+        defer { unlink(intent.path) }
         let outcome: IngestResult.Outcome = try await index.pool.write { db in
             var outcome = IngestResult.Outcome.stored
             if let existing = try ArchiveIndex.storedInstance(db, attributes.sopInstanceUID) {
@@ -122,6 +168,9 @@ public final class Archive: Sendable {
             // Index rows first, then the rename, then the commit: a failure before the commit
             // leaves at most an unindexed file, which `verify` reports and `reindex` adopts.
             try ArchiveIndex.insert(new, replacing: outcome == .replaced, db)
+            guard FileManager.default.createFile(atPath: intent.path, contents: Data(path.utf8)) else {
+                throw ArchiveError(.storage, "cannot write \(intent.path)")
+            }
             try store.commit(temporary: temporaryFile, toRelativePath: path)
             return outcome
         }

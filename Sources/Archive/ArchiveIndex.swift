@@ -105,6 +105,19 @@ public final class ArchiveIndex: Sendable {
                 CREATE INDEX instance_sopClassUID ON instance(sopClassUID);
                 """)
         }
+        migrator.registerMigration("v2 Unicode case-folded person names") { db in
+            // SQLite's NOCASE and LIKE fold ASCII only; PN matching must fold Ü like U.
+            try db.execute(sql: """
+                ALTER TABLE study ADD COLUMN patientNameFolded TEXT NOT NULL DEFAULT '';
+                ALTER TABLE study ADD COLUMN referringPhysicianNameFolded TEXT NOT NULL DEFAULT '';
+                """)
+            let rows = try Row.fetchAll(db, sql: "SELECT id, patientName, referringPhysicianName FROM study")
+            for row in rows {
+                try db.execute(sql: "UPDATE study SET patientNameFolded = ?, referringPhysicianNameFolded = ? WHERE id = ?",
+                               arguments: [NameNormalization.caseFolded(row[1]), NameNormalization.caseFolded(row[2]), row[0] as Int64])
+            }
+            try db.execute(sql: "CREATE INDEX study_patientNameFolded ON study(patientNameFolded)")
+        }
         return migrator
     }
 
@@ -162,13 +175,14 @@ public final class ArchiveIndex: Sendable {
             try db.cachedStatement(sql: """
                 INSERT INTO study (studyInstanceUID, patientRowID, patientID, patientName, patientNameFuzzy, patientBirthDate,
                     patientSex, studyDate, studyTime, accessionNumber, studyID, studyDescription, referringPhysicianName,
-                    referringPhysicianNameFuzzy, specificCharacterSet, updatedAt)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    referringPhysicianNameFuzzy, specificCharacterSet, updatedAt, patientNameFolded, referringPhysicianNameFolded)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """).execute(arguments: [
                     a.studyInstanceUID, patientRowID, a.patientID, a.patientName, NameNormalization.fuzzyKey(a.patientName),
                     a.patientBirthDate, a.patientSex, a.studyDate, a.studyTime, a.accessionNumber, a.studyID,
                     a.studyDescription, a.referringPhysicianName, NameNormalization.fuzzyKey(a.referringPhysicianName),
-                    a.specificCharacterSet, now,
+                    a.specificCharacterSet, now, NameNormalization.caseFolded(a.patientName),
+                    NameNormalization.caseFolded(a.referringPhysicianName),
                 ])
             studyRowID = db.lastInsertedRowID
         }

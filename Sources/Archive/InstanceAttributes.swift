@@ -93,6 +93,11 @@ public enum NameNormalization {
         return " " + words.joined(separator: " ") + " "
     }
 
+    /// Case folded, accents kept: what case-insensitive (not fuzzy) PN matching compares.
+    public static func caseFolded(_ text: String) -> String {
+        text.lowercased()
+    }
+
     public static func fold(_ text: String) -> String {
         text.folding(options: [.caseInsensitive, .diacriticInsensitive], locale: nil).uppercased()
     }

@@ -152,6 +152,14 @@ struct QueryAttribute: Sendable {
     let kind: Kind
     /// Fuzzy-key column for PN attributes.
     let fuzzyColumn: String?
+    /// Case-folded column for PN attributes (Unicode lower case).
+    var foldedColumn: String? {
+        switch tag {
+        case .patientName: return "study.patientNameFolded"
+        case .referringPhysicianName: return "study.referringPhysicianNameFolded"
+        default: return nil
+        }
+    }
     /// Levels at which this attribute is returned by default (PS3.18 Table 10.6.3-3/4/5).
     let levels: Set<QIDOQuery.Level>
 

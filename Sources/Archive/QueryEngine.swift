@@ -130,12 +130,12 @@ struct QueryPlan: Sendable {
             }
             return "(" + parts.joined(separator: " AND ") + ")"
         case (.personName, .single(let value)):
-            arguments.append((value).databaseValue)
-            return "\(column) = ? COLLATE NOCASE"
+            // PN matching is case-insensitive, Unicode-wide (PS3.4 C.2.2.2.1 allows it; viewers expect it).
+            arguments.append(NameNormalization.caseFolded(value).databaseValue)
+            return "\(attribute.foldedColumn ?? column) = ?"
         case (.personName, .wildcard(let value)):
-            // PN matching is case-insensitive (PS3.4 C.2.2.2.1 allows it; viewers expect it).
-            arguments.append((likePattern(value, wildcards: true)).databaseValue)
-            return "\(column) LIKE ? ESCAPE '\\'"
+            arguments.append(globPattern(NameNormalization.caseFolded(value)).databaseValue)
+            return "\(attribute.foldedColumn ?? column) GLOB ?"
         case (_, .wildcard(let value)):
             arguments.append((globPattern(value)).databaseValue)
             return "\(column) GLOB ?"

@@ -31,17 +31,20 @@ public func buildApplication(
 /// The router alone, for in-process route tests.
 public func buildRouter(_ configuration: ServerConfiguration, archive: Archive) -> Router<BasicRequestContext> {
     let router = Router()
-    router.add(middleware: DICOMwebErrorMiddleware())
+    // Middleware order matters: the first added is the outermost. Errors become responses
+    // innermost, so CORS headers are added to error responses too (CORSMiddleware wraps thrown
+    // errors otherwise); the origin filter is outermost so it sees what CORS added.
     let origins = configuration.corsAllowedOrigins
+    if origins != ["*"] {
+        router.add(middleware: AllowedOriginsMiddleware(origins: Set(origins)))
+    }
     router.add(middleware: CORSMiddleware(
         allowOrigin: origins == ["*"] ? .all : .originBased,
         allowHeaders: [.accept, .authorization, .contentType, .origin, .init("X-Requested-With")!],
         allowMethods: [.get, .post, .delete, .options, .head],
         exposedHeaders: ["Warning", "Content-Type", "Content-Length", "Location"]
     ))
-    if origins != ["*"] {
-        router.add(middleware: AllowedOriginsMiddleware(origins: Set(origins)))
-    }
+    router.add(middleware: DICOMwebErrorMiddleware())
     STOWRoutes(archive: archive, configuration: configuration).register(on: router)
     QIDORoutes(archive: archive, configuration: configuration).register(on: router)
     return router

@@ -105,7 +105,7 @@ enum Fixture {
     }
 
     @Test(arguments: ["malformed/all_zeros.dcm", "malformed/truncated_mid_element.dcm", "malformed/missing_dicm.dcm",
-                      "malformed/empty.dcm"])
+                      "malformed/empty.dcm", "malformed/truncated_pixel_data.dcm"])
     func refusesFilesItCannotRead(_ fixture: String) async throws {
         let t = try TemporaryArchive()
         let error = await #expect(throws: ArchiveError.self) { try await t.archive.ingest(bytes: try Fixture.bytes(fixture)) }
@@ -169,6 +169,22 @@ enum Fixture {
         let report = try t.archive.verify()
         #expect(report.checksumMismatches == ["2.25.1"])
         #expect(report.rowsWithoutFiles == ["2.25.2"])
+    }
+
+    @Test func recoversAnIngestInterruptedBetweenRenameAndCommit() async throws {
+        let t = try TemporaryArchive()
+        _ = try await t.archive.ingest(bytes: try Fixture.instance(sop: "2.25.1"))
+        // What a crash after the rename and before the commit leaves: the file, and its intent.
+        let orphan = FileBlobStore.relativePath(forSOPInstanceUID: "2.25.2")
+        let url = t.archive.store.url(forRelativePath: orphan)
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try Data(try Fixture.instance(sop: "2.25.2")).write(to: url)
+        try Data(orphan.utf8).write(to: t.archive.store.temporaryDirectory.appendingPathComponent("x.intent"))
+        #expect(try t.archive.verify().filesWithoutRows == [orphan])
+        let reopened = try Archive(configuration: ArchiveConfiguration(dataDirectory: t.directory))
+        #expect(try reopened.verify().isClean)
+        #expect(try reopened.index.counts() == (1, 1, 1))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: reopened.store.temporaryDirectory.path).isEmpty)
     }
 
     @Test func reopensAnExistingDataFolderWithEverythingInIt() async throws {

@@ -311,8 +311,6 @@ def test_error_responses_all_have_content_type(module_server):
         assert r.headers.get("Content-Type"), (r.request.method, r.request.url, r.status_code)
 
 
-@pytest.mark.xfail(strict=True, reason="server bug: FailedSOPSequence items of readable "
-                   "instances (0xA900, 0x0111) have empty ReferencedSOPClassUID/InstanceUID")
 @pytest.mark.parametrize("case", ["study_mismatch", "duplicate"])
 def test_failed_item_identifies_readable_instance(module_server, case):
     ds = make_dataset(patient_name="Failed^Ident")

@@ -97,8 +97,6 @@ def test_single_value(module_server, corpus, query, expected):
     assert studies(module_server, corpus, query) == expected
 
 
-@pytest.mark.xfail(strict=True, reason="server bug: PN case-insensitivity is ASCII-only "
-                   "(SQLite NOCASE/LIKE), so MÜLLER does not match Müller")
 @pytest.mark.parametrize("query", ["PatientName=M%C3%9CLLER%5EJ%C3%9CRGEN",
                                    "PatientName=*%C3%9CLLER*"])
 def test_pn_case_insensitive_beyond_ascii(module_server, corpus, query):

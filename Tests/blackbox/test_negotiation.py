@@ -154,13 +154,6 @@ def test_cors_preflight(module_server):
     assert "GET" in methods, methods
 
 
-ORIGIN_ERROR_BUG = pytest.mark.xfail(
-    strict=True, reason="server bug: with an Origin header every error response becomes 500 "
-    "'internal error: EditedHTTPError(...)' (CORSMiddleware wraps the error and "
-    "DICOMwebErrorMiddleware does not unwrap it)")
-
-
-@ORIGIN_ERROR_BUG
 @pytest.mark.parametrize("method,path,headers,status", [
     ("GET", "studies?limit=abc", {}, 400),
     ("GET", "studies?NoSuchKey=1", {}, 400),
@@ -189,9 +182,6 @@ def test_cors_specific_origin_allowed(start_server):
     assert r.headers.get("Access-Control-Allow-Origin") == "http://allowed.example"
 
 
-@pytest.mark.xfail(strict=True, reason="server bug: with --cors-origin, another Origin is "
-                   "echoed in Access-Control-Allow-Origin (AllowedOriginsMiddleware runs inside "
-                   "CORSMiddleware, before the header is added)")
 def test_cors_specific_origin_rejects_others(start_server):
     srv = start_server("--cors-origin", "http://allowed.example")
     r = requests.get(f"{srv.base}/studies", timeout=10,
