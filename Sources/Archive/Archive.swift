@@ -94,15 +94,20 @@ public final class Archive: Sendable {
 
     /// Replaces whatever the index says about one stored file with what the file says.
     func reindexFile(relativePath path: String) throws {
+        let new = try indexEntry(forStoredFile: path)
+        try index.pool.write { db in
+            try ArchiveIndex.insert(new, replacing: true, db)
+        }
+    }
+
+    /// What the index should say about a stored file, read from the file alone.
+    func indexEntry(forStoredFile path: String) throws -> ArchiveIndex.NewInstance {
         let url = store.url(forRelativePath: path)
         let file = try Part10Reader.read(path: url.path, options: .headerOnly(inflater: configuration.inflater))
         let attributes = try InstanceAttributes(file.dataSet)
         let (size, crc) = try Self.sizeAndChecksum(of: url)
-        let new = ArchiveIndex.NewInstance(attributes: attributes, transferSyntaxUID: file.transferSyntaxUID,
-                                           path: path, size: size, crc32: crc)
-        try index.pool.write { db in
-            try ArchiveIndex.insert(new, replacing: true, db)
-        }
+        return ArchiveIndex.NewInstance(attributes: attributes, transferSyntaxUID: file.transferSyntaxUID,
+                                        path: path, size: size, crc32: crc)
     }
 
     /// Stores bytes (a whole Part 10 file).

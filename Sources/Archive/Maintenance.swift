@@ -44,15 +44,10 @@ extension Archive {
             try db.execute(sql: "DELETE FROM instance; DELETE FROM series; DELETE FROM study; DELETE FROM patient;")
         }
         for path in store.allRelativePaths() {
-            let url = store.url(forRelativePath: path)
             do {
-                let file = try Part10Reader.read(path: url.path, options: .headerOnly(inflater: configuration.inflater))
-                let attributes = try InstanceAttributes(file.dataSet)
-                let (size, crc) = try Self.sizeAndChecksum(of: url)
-                let new = ArchiveIndex.NewInstance(attributes: attributes, transferSyntaxUID: file.transferSyntaxUID,
-                                                   path: path, size: size, crc32: crc)
+                let new = try indexEntry(forStoredFile: path)
                 try index.pool.write { db in
-                    if try ArchiveIndex.storedInstance(db, attributes.sopInstanceUID) == nil {
+                    if try ArchiveIndex.storedInstance(db, new.attributes.sopInstanceUID) == nil {
                         try ArchiveIndex.insert(new, replacing: false, db)
                     }
                 }
