@@ -118,6 +118,13 @@ public final class ArchiveIndex: Sendable {
             }
             try db.execute(sql: "CREATE INDEX study_patientNameFolded ON study(patientNameFolded)")
         }
+        migrator.registerMigration("v3 fuzzy keys fold letters with strokes") { db in
+            let rows = try Row.fetchAll(db, sql: "SELECT id, patientName, referringPhysicianName FROM study")
+            for row in rows {
+                try db.execute(sql: "UPDATE study SET patientNameFuzzy = ?, referringPhysicianNameFuzzy = ? WHERE id = ?",
+                               arguments: [NameNormalization.fuzzyKey(row[1]), NameNormalization.fuzzyKey(row[2]), row[0] as Int64])
+            }
+        }
         return migrator
     }
 

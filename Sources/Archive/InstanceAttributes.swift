@@ -99,6 +99,16 @@ public enum NameNormalization {
     }
 
     public static func fold(_ text: String) -> String {
-        text.folding(options: [.caseInsensitive, .diacriticInsensitive], locale: nil).uppercased()
+        var folded = text.folding(options: [.caseInsensitive, .diacriticInsensitive], locale: nil)
+        // Letters with a stroke or ligatures do not decompose, so diacritic folding keeps them.
+        if folded.unicodeScalars.contains(where: { $0.value >= 0x80 }) {
+            folded = String(folded.flatMap { Self.undecomposable[$0] ?? String($0) })
+        }
+        return folded.uppercased()
     }
+
+    private static let undecomposable: [Character: String] = [
+        "ł": "l", "ø": "o", "đ": "d", "ħ": "h", "ı": "i", "ŀ": "l", "ŧ": "t", "ß": "ss", "æ": "ae", "œ": "oe",
+        "þ": "th", "ð": "d",
+    ]
 }

@@ -62,6 +62,15 @@ import Testing
         #expect(try await studies(t, [("PatientName", "muller")]).isEmpty) // not fuzzy: exact
     }
 
+    @Test func fuzzyMatchingFoldsLettersThatDoNotDecompose() async throws {
+        let t = try TemporaryArchive()
+        _ = try await t.archive.ingest(bytes: try Fixture.instance(study: "2.25.21", sop: "2.25.21.1", patientName: "Nowak^Małgorzata"))
+        _ = try await t.archive.ingest(bytes: try Fixture.instance(study: "2.25.22", series: "2.25.201", sop: "2.25.22.1",
+                                                                   patientName: "Kierkegaard^Søren"))
+        #expect(try await studies(t, [("PatientName", "malgorzata"), ("fuzzymatching", "true")]) == ["2.25.21"])
+        #expect(try await studies(t, [("PatientName", "soren"), ("fuzzymatching", "true")]) == ["2.25.22"])
+    }
+
     @Test func matchesDateRangesWithOpenEnds() async throws {
         let t = try await Self.makeArchive()
         #expect(try await studies(t, [("StudyDate", "20240101-20240131")]) == ["2.25.11", "2.25.12"])
