@@ -131,6 +131,16 @@ public final class Archive: Sendable {
         } catch let error as DICOMParseError {
             throw ArchiveError(error)
         }
+        do {
+            return try await ingest(parsed: file, temporaryFile: temporaryFile, expectedStudyInstanceUID: expectedStudyInstanceUID,
+                                    consumed: &consumed)
+        } catch let error as ArchiveError {
+            throw error.about(sopClassUID: file.dataSet.string(.sopClassUID), sopInstanceUID: file.dataSet.string(.sopInstanceUID))
+        }
+    }
+
+    private func ingest(parsed file: Part10File, temporaryFile: URL, expectedStudyInstanceUID: String?,
+                        consumed: inout Bool) async throws -> IngestResult {
         guard file.hasPreamble, !file.fileMetaInformation.isEmpty else {
             throw ArchiveError(.cannotUnderstand, "not a DICOM Part 10 file: the preamble, \"DICM\" or file meta information is missing")
         }

@@ -23,6 +23,18 @@ public struct ArchiveError: Error, Hashable, Sendable, CustomStringConvertible {
     public let reason: String
     /// The UID or query key involved, when there is one.
     public let subject: String?
+    /// The instance an ingest failure is about, when its header could be read (STOW's
+    /// FailedSOPSequence names it).
+    public private(set) var sopClassUID: String?
+    public private(set) var sopInstanceUID: String?
+
+    /// The same error, naming the instance it is about.
+    func about(sopClassUID: String?, sopInstanceUID: String?) -> ArchiveError {
+        var copy = self
+        copy.sopClassUID = sopClassUID
+        copy.sopInstanceUID = sopInstanceUID
+        return copy
+    }
 
     public init(_ code: Code, _ reason: String, subject: String? = nil) {
         self.code = code

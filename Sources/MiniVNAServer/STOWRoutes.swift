@@ -58,15 +58,14 @@ struct STOWRoutes: Sendable {
                                   reason: "part \(index + 1) is \(type.essence), not application/dicom"))
                 continue
             }
-            // Read the part's UIDs first: a failed ingest removes the file, and FailedSOPSequence
-            // items must still name the instance (PS3.18 Table 10.5.3-1).
-            let identity = Self.identity(of: part.file)
             do {
                 let result = try await archive.ingest(temporaryFile: part.file, expectedStudyInstanceUID: study)
                 items.append(Item(sopClassUID: result.sopClassUID, sopInstanceUID: result.sopInstanceUID,
                                   studyInstanceUID: result.studyInstanceUID, seriesInstanceUID: result.seriesInstanceUID))
             } catch let error as ArchiveError {
-                items.append(Item(sopClassUID: identity.0, sopInstanceUID: identity.1, failureReason: Self.failureReason(error),
+                // FailedSOPSequence items name the instance whenever its header was readable.
+                items.append(Item(sopClassUID: error.sopClassUID ?? "", sopInstanceUID: error.sopInstanceUID ?? "",
+                                  failureReason: Self.failureReason(error),
                                   reason: "part \(index + 1): \(error.reason)"))
             }
         }
@@ -103,12 +102,6 @@ struct STOWRoutes: Sendable {
             return error.reason.hasPrefix("unknown transfer syntax") ? 0xC122 : 0xC000
         case .cannotUnderstand, .invalidQuery, .notFound: return 0xC000
         }
-    }
-
-    /// SOP Class/Instance UIDs of a part that failed, when its header can be read at all.
-    static func identity(of file: URL) -> (String, String) {
-        guard let header = try? Part10Reader.read(path: file.path, options: .headerOnly()) else { return ("", "") }
-        return (header.dataSet.string(.sopClassUID) ?? "", header.dataSet.string(.sopInstanceUID) ?? "")
     }
 
     private func response(_ items: [Item], request: Request, study: String?) throws -> Response {
