@@ -119,82 +119,142 @@ public final class Archive: Sendable {
     /// Stores a complete, fsynced file in the store's `tmp/` folder, taking ownership of it: it
     /// is moved into place or removed. The instance is durable when this returns.
     public func ingest(temporaryFile: URL, expectedStudyInstanceUID: String? = nil) async throws -> IngestResult {
-        var consumed = false
-        defer { if !consumed { unlink(temporaryFile.path) } }
+        try await ingest(temporaryFiles: [temporaryFile], expectedStudyInstanceUID: expectedStudyInstanceUID)[0].get()
+    }
 
+    /// Stores several files (one STOW request) in one index transaction: each instance succeeds
+    /// or fails on its own (a savepoint each), and all that succeeded are durable when this
+    /// returns. Takes ownership of every file.
+    public func ingest(temporaryFiles: [URL], expectedStudyInstanceUID: String? = nil) async -> [Result<IngestResult, ArchiveError>] {
+        var results: [Result<IngestResult, ArchiveError>?] = Array(repeating: nil, count: temporaryFiles.count)
+        var prepared: [(index: Int, item: PreparedInstance)] = []
+        for (index, file) in temporaryFiles.enumerated() {
+            do {
+                prepared.append((index, try prepare(temporaryFile: file, expectedStudyInstanceUID: expectedStudyInstanceUID)))
+            } catch {
+                unlink(file.path)
+                results[index] = .failure(error as? ArchiveError ?? ArchiveError(.storage, "\(error)"))
+            }
+        }
+        let store = self.store
+        let policy = configuration.duplicatePolicy
+        let items = prepared.map(\.item)
+        // Each item's intent names the file it moves into place until the index commits.
+        let intents = items.map { _ in store.temporaryDirectory.appendingPathComponent("\(UUID().uuidString).intent") }
+        defer { for intent in intents { unlink(intent.path) } }
+        let outcomes: [Result<IngestResult.Outcome, ArchiveError>]
+        do {
+            outcomes = try await index.pool.write { db in
+                var outcomes: [Result<IngestResult.Outcome, ArchiveError>] = []
+                for (item, intent) in zip(items, intents) {
+                    var outcome = IngestResult.Outcome.stored
+                    do {
+                        try db.inSavepoint {
+                            outcome = try Self.apply(item, policy: policy, store: store, intent: intent, db)
+                            return .commit
+                        }
+                        outcomes.append(.success(outcome))
+                    } catch {
+                        let failure = error as? ArchiveError ?? ArchiveError(.storage, "index: \(error)")
+                        outcomes.append(.failure(failure.about(sopClassUID: item.attributes.sopClassUID,
+                                                               sopInstanceUID: item.attributes.sopInstanceUID)))
+                    }
+                }
+                return outcomes
+            }
+        } catch {
+            let failure = ArchiveError(.storage, "the index transaction failed: \(error)")
+            outcomes = items.map { _ in .failure(failure) }
+        }
+        for ((index, item), outcome) in zip(prepared, outcomes) {
+            switch outcome {
+            case .success(let kind):
+                if kind == .alreadyStored { unlink(item.temporaryFile.path) }
+                let a = item.attributes
+                await events.instanceStored(sopInstanceUID: a.sopInstanceUID, seriesInstanceUID: a.seriesInstanceUID,
+                                            studyInstanceUID: a.studyInstanceUID)
+                results[index] = .success(IngestResult(sopClassUID: a.sopClassUID, sopInstanceUID: a.sopInstanceUID,
+                                                       seriesInstanceUID: a.seriesInstanceUID, studyInstanceUID: a.studyInstanceUID,
+                                                       transferSyntaxUID: item.transferSyntaxUID, outcome: kind))
+            case .failure(let error):
+                unlink(item.temporaryFile.path)
+                results[index] = .failure(error)
+            }
+        }
+        return results.map { $0! }
+    }
+
+    /// An instance read and validated, ready for the index transaction.
+    struct PreparedInstance: Sendable {
+        let temporaryFile: URL
+        let attributes: InstanceAttributes
+        let transferSyntaxUID: String
+        let new: ArchiveIndex.NewInstance
+    }
+
+    /// Reads the whole structure (large values and fragments only bounds-checked, so a truncated
+    /// instance is refused rather than acknowledged) and validates what the archive requires.
+    func prepare(temporaryFile: URL, expectedStudyInstanceUID: String?) throws -> PreparedInstance {
         let file: Part10File
         do {
-            // The whole structure is walked (large values and fragments only bounds-checked, not
-            // read), so a truncated instance is refused rather than acknowledged.
             file = try Part10Reader.read(path: temporaryFile.path, options: ReadOptions(
                 stopBeforePixelData: false, deferValuesLongerThan: 1024, inflater: configuration.inflater))
         } catch let error as DICOMParseError {
             throw ArchiveError(error)
         }
         do {
-            return try await ingest(parsed: file, temporaryFile: temporaryFile, expectedStudyInstanceUID: expectedStudyInstanceUID,
-                                    consumed: &consumed)
+            guard file.hasPreamble, !file.fileMetaInformation.isEmpty else {
+                throw ArchiveError(.cannotUnderstand, "not a DICOM Part 10 file: the preamble, \"DICM\" or file meta information is missing")
+            }
+            guard TransferSyntax(uid: file.transferSyntaxUID) != nil else {
+                throw ArchiveError(.invalidInstance, "unknown transfer syntax \(file.transferSyntaxUID)", subject: file.transferSyntaxUID)
+            }
+            let attributes = try InstanceAttributes(file.dataSet)
+            if let metaUID = file.fileMetaInformation.string(.mediaStorageSOPInstanceUID), !metaUID.isEmpty,
+               metaUID != attributes.sopInstanceUID {
+                throw ArchiveError(.invalidInstance,
+                    "Media Storage SOP Instance UID \(metaUID) differs from SOP Instance UID \(attributes.sopInstanceUID)")
+            }
+            if let expected = expectedStudyInstanceUID, expected != attributes.studyInstanceUID {
+                throw ArchiveError(.studyMismatch,
+                    "instance belongs to study \(attributes.studyInstanceUID), not \(expected)", subject: attributes.studyInstanceUID)
+            }
+            let (size, crc) = try Self.sizeAndChecksum(of: temporaryFile)
+            let path = FileBlobStore.relativePath(forSOPInstanceUID: attributes.sopInstanceUID)
+            return PreparedInstance(
+                temporaryFile: temporaryFile, attributes: attributes, transferSyntaxUID: file.transferSyntaxUID,
+                new: ArchiveIndex.NewInstance(attributes: attributes, transferSyntaxUID: file.transferSyntaxUID,
+                                              path: path, size: size, crc32: crc))
         } catch let error as ArchiveError {
             throw error.about(sopClassUID: file.dataSet.string(.sopClassUID), sopInstanceUID: file.dataSet.string(.sopInstanceUID))
         }
     }
 
-    private func ingest(parsed file: Part10File, temporaryFile: URL, expectedStudyInstanceUID: String?,
-                        consumed: inout Bool) async throws -> IngestResult {
-        guard file.hasPreamble, !file.fileMetaInformation.isEmpty else {
-            throw ArchiveError(.cannotUnderstand, "not a DICOM Part 10 file: the preamble, \"DICM\" or file meta information is missing")
-        }
-        guard TransferSyntax(uid: file.transferSyntaxUID) != nil else {
-            throw ArchiveError(.invalidInstance, "unknown transfer syntax \(file.transferSyntaxUID)", subject: file.transferSyntaxUID)
-        }
-        let attributes = try InstanceAttributes(file.dataSet)
-        if let metaUID = file.fileMetaInformation.string(.mediaStorageSOPInstanceUID), !metaUID.isEmpty,
-           metaUID != attributes.sopInstanceUID {
-            throw ArchiveError(.invalidInstance,
-                "Media Storage SOP Instance UID \(metaUID) differs from SOP Instance UID \(attributes.sopInstanceUID)")
-        }
-        if let expected = expectedStudyInstanceUID, expected != attributes.studyInstanceUID {
-            throw ArchiveError(.studyMismatch,
-                "instance belongs to study \(attributes.studyInstanceUID), not \(expected)", subject: attributes.studyInstanceUID)
-        }
-        let (size, crc) = try Self.sizeAndChecksum(of: temporaryFile)
-        let path = FileBlobStore.relativePath(forSOPInstanceUID: attributes.sopInstanceUID)
-        let new = ArchiveIndex.NewInstance(attributes: attributes, transferSyntaxUID: file.transferSyntaxUID,
-                                           path: path, size: size, crc32: crc)
-        let store = self.store
-        let policy = configuration.duplicatePolicy
-        // Names the file about to be moved into place until the index commits (crash recovery).
-        let intent = store.temporaryDirectory.appendingPathComponent("\(UUID().uuidString).intent")
-        defer { unlink(intent.path) }
-        let outcome: IngestResult.Outcome = try await index.pool.write { db in
-            var outcome = IngestResult.Outcome.stored
-            if let existing = try ArchiveIndex.storedInstance(db, attributes.sopInstanceUID) {
-                if existing.size == size, existing.crc32 == crc,
-                   try Self.sameBytes(store.url(forRelativePath: existing.path), temporaryFile) {
-                    return .alreadyStored
-                }
-                guard policy == .replace else {
-                    throw ArchiveError(.conflict,
-                        "SOP Instance UID \(attributes.sopInstanceUID) is already stored with different content",
-                        subject: attributes.sopInstanceUID)
-                }
-                outcome = .replaced
+    /// One instance inside the index transaction: duplicate policy, rows, intent, rename.
+    /// Rows first, then the rename, then (the caller's) commit: a crash before the commit leaves
+    /// a file named by its intent, which start-up recovery removes.
+    static func apply(_ item: PreparedInstance, policy: DuplicatePolicy, store: FileBlobStore, intent: URL,
+                      _ db: Database) throws -> IngestResult.Outcome {
+        let new = item.new
+        var outcome = IngestResult.Outcome.stored
+        if let existing = try ArchiveIndex.storedInstance(db, new.attributes.sopInstanceUID) {
+            if existing.size == new.size, existing.crc32 == new.crc32,
+               try sameBytes(store.url(forRelativePath: existing.path), item.temporaryFile) {
+                return .alreadyStored
             }
-            // Index rows first, then the rename, then the commit: a failure before the commit
-            // leaves at most an unindexed file, which `verify` reports and `reindex` adopts.
-            try ArchiveIndex.insert(new, replacing: outcome == .replaced, db)
-            guard FileManager.default.createFile(atPath: intent.path, contents: Data(path.utf8)) else {
-                throw ArchiveError(.storage, "cannot write \(intent.path)")
+            guard policy == .replace else {
+                throw ArchiveError(.conflict,
+                    "SOP Instance UID \(new.attributes.sopInstanceUID) is already stored with different content",
+                    subject: new.attributes.sopInstanceUID)
             }
-            try store.commit(temporary: temporaryFile, toRelativePath: path)
-            return outcome
+            outcome = .replaced
         }
-        consumed = outcome != .alreadyStored
-        await events.instanceStored(sopInstanceUID: attributes.sopInstanceUID, seriesInstanceUID: attributes.seriesInstanceUID,
-                                    studyInstanceUID: attributes.studyInstanceUID)
-        return IngestResult(sopClassUID: attributes.sopClassUID, sopInstanceUID: attributes.sopInstanceUID,
-                            seriesInstanceUID: attributes.seriesInstanceUID, studyInstanceUID: attributes.studyInstanceUID,
-                            transferSyntaxUID: file.transferSyntaxUID, outcome: outcome)
+        try ArchiveIndex.insert(new, replacing: outcome == .replaced, db)
+        guard FileManager.default.createFile(atPath: intent.path, contents: Data(new.path.utf8)) else {
+            throw ArchiveError(.storage, "cannot write \(intent.path)")
+        }
+        try store.commit(temporary: item.temporaryFile, toRelativePath: new.path)
+        return outcome
     }
 
     static func sizeAndChecksum(of url: URL) throws -> (Int, UInt32) {

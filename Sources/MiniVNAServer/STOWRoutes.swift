@@ -49,27 +49,31 @@ struct STOWRoutes: Sendable {
         }
         try stream.finish(boundary: boundary)
 
-        var items: [Item] = []
-        let parts = stream.parts
-        for (index, part) in parts.enumerated() {
+        var items: [Item?] = Array(repeating: nil, count: stream.parts.count)
+        var dicomParts: [(index: Int, file: URL)] = []
+        for (index, part) in stream.parts.enumerated() {
             if let type = part.contentType.flatMap(MediaType.init), type.essence != "application/dicom" {
                 unlink(part.file.path)
-                items.append(Item(sopClassUID: "", sopInstanceUID: "", failureReason: 0xC000,
-                                  reason: "part \(index + 1) is \(type.essence), not application/dicom"))
-                continue
-            }
-            do {
-                let result = try await archive.ingest(temporaryFile: part.file, expectedStudyInstanceUID: study)
-                items.append(Item(sopClassUID: result.sopClassUID, sopInstanceUID: result.sopInstanceUID,
-                                  studyInstanceUID: result.studyInstanceUID, seriesInstanceUID: result.seriesInstanceUID))
-            } catch let error as ArchiveError {
-                // FailedSOPSequence items name the instance whenever its header was readable.
-                items.append(Item(sopClassUID: error.sopClassUID ?? "", sopInstanceUID: error.sopInstanceUID ?? "",
-                                  failureReason: Self.failureReason(error),
-                                  reason: "part \(index + 1): \(error.reason)"))
+                items[index] = Item(sopClassUID: "", sopInstanceUID: "", failureReason: 0xC000,
+                                    reason: "part \(index + 1) is \(type.essence), not application/dicom")
+            } else {
+                dicomParts.append((index, part.file))
             }
         }
-        return try response(items, request: request, study: study)
+        // One index transaction for the whole request; each instance succeeds or fails alone.
+        let results = await archive.ingest(temporaryFiles: dicomParts.map(\.file), expectedStudyInstanceUID: study)
+        for ((index, _), result) in zip(dicomParts, results) {
+            switch result {
+            case .success(let stored):
+                items[index] = Item(sopClassUID: stored.sopClassUID, sopInstanceUID: stored.sopInstanceUID,
+                                    studyInstanceUID: stored.studyInstanceUID, seriesInstanceUID: stored.seriesInstanceUID)
+            case .failure(let error):
+                // FailedSOPSequence items name the instance whenever its header was readable.
+                items[index] = Item(sopClassUID: error.sopClassUID ?? "", sopInstanceUID: error.sopInstanceUID ?? "",
+                                    failureReason: Self.failureReason(error), reason: "part \(index + 1): \(error.reason)")
+            }
+        }
+        return try response(items.compactMap { $0 }, request: request, study: study)
     }
 
     /// `multipart/related; type="application/dicom"; boundary=...` (type optional, parameters

@@ -187,10 +187,38 @@ enum Fixture {
         #expect(try FileManager.default.contentsOfDirectory(atPath: reopened.store.temporaryDirectory.path).isEmpty)
     }
 
+    @Test func ingestsABatchInOneTransactionWithPerInstanceOutcomes() async throws {
+        let t = try TemporaryArchive()
+        _ = try await t.archive.ingest(bytes: try Fixture.instance(sop: "2.25.9", description: "stored before"))
+        let files = try [
+            Fixture.instance(sop: "2.25.1"),
+            Fixture.instance(sop: "2.25.9", description: "other content"),   // conflict
+            Array("not dicom".utf8),                                         // unreadable
+            Fixture.instance(sop: "2.25.1"),                                 // same as the first, same batch
+            Fixture.instance(sop: "2.25.2"),
+        ].map { try t.archive.store.writeTemporary($0) }
+        let results = await t.archive.ingest(temporaryFiles: files)
+        #expect(try results[0].get().outcome == .stored)
+        #expect(results[1].failureCode == .conflict)
+        #expect(results[2].failureCode == .cannotUnderstand)
+        #expect(try results[3].get().outcome == .alreadyStored)
+        #expect(try results[4].get().outcome == .stored)
+        #expect(try t.archive.index.counts() == (1, 1, 3))
+        #expect(try t.archive.verify().isClean)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: t.archive.store.temporaryDirectory.path).isEmpty)
+    }
+
     @Test func reopensAnExistingDataFolderWithEverythingInIt() async throws {
         let t = try TemporaryArchive()
         _ = try await t.archive.ingest(bytes: try Fixture.instance(sop: "2.25.1"))
         let reopened = try Archive(configuration: ArchiveConfiguration(dataDirectory: t.directory))
         #expect(try reopened.index.counts() == (1, 1, 1))
+    }
+}
+
+extension Result where Failure == ArchiveError {
+    var failureCode: ArchiveError.Code? {
+        if case .failure(let error) = self { return error.code }
+        return nil
     }
 }
