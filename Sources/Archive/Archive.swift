@@ -52,6 +52,7 @@ public final class Archive: Sendable {
     public let store: FileBlobStore
     public let index: ArchiveIndex
     public let events: ArchiveEvents
+    let journal: IngestJournal
 
     /// Opens (or creates) the data folder: `files/`, `tmp/` and `index.sqlite`.
     public init(configuration: ArchiveConfiguration) throws {
@@ -59,36 +60,40 @@ public final class Archive: Sendable {
         store = try FileBlobStore(root: configuration.dataDirectory)
         index = try ArchiveIndex(path: configuration.dataDirectory.appendingPathComponent("index.sqlite").path)
         events = ArchiveEvents(quietPeriod: configuration.studyQuietPeriod)
+        journal = try IngestJournal(url: configuration.dataDirectory.appendingPathComponent("ingest.journal"))
         try recoverInterruptedIngests()
     }
 
-    /// After a crash: every `*.intent` in `tmp/` names a file that was moved into place by an
-    /// ingest whose index transaction may not have committed. Such a file was never acknowledged:
-    /// without its row it is removed; with a row that no longer describes it (a replacement), the
-    /// row is rebuilt from the file. Then every other leftover upload in `tmp/` is removed.
+    /// After a crash: the paths the journal's last transaction recorded are files moved into
+    /// place by an ingest whose index transaction may not have committed; such a file was never
+    /// acknowledged. Then every leftover upload in `tmp/` is removed.
     func recoverInterruptedIngests() throws {
+        try reconcile(relativePaths: IngestJournal.pathsOfLastTransaction(at: journal.url))
+        try journal.reset()
         let tmp = store.temporaryDirectory
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: tmp.path)) ?? []
-        for name in names where name.hasSuffix(".intent") {
-            let intent = tmp.appendingPathComponent(name)
-            if let path = try? String(contentsOf: intent, encoding: .utf8), !path.isEmpty {
-                let url = store.url(forRelativePath: path)
-                let row = try index.pool.read { db in
-                    try Row.fetchOne(db, sql: "SELECT size, crc32 FROM instance WHERE path = ?", arguments: [path])
-                        .map { (size: $0[0] as Int, crc: UInt32(truncatingIfNeeded: $0[1] as Int64)) }
-                }
-                if FileManager.default.fileExists(atPath: url.path) {
-                    if row == nil {
-                        unlink(url.path)
-                    } else if let row, let (size, crc) = try? Self.sizeAndChecksum(of: url), size != row.size || crc != row.crc {
-                        try? reindexFile(relativePath: path)
-                    }
-                }
-            }
-            unlink(intent.path)
-        }
         for name in (try? FileManager.default.contentsOfDirectory(atPath: tmp.path)) ?? [] {
             unlink(tmp.appendingPathComponent(name).path)
+        }
+    }
+
+    /// Makes files that an uncommitted transaction moved into place agree with the index: without
+    /// a row the file is removed; with a row that no longer describes it (an uncommitted
+    /// replacement) the row is rebuilt from the file.
+    func reconcile(relativePaths: [String]) throws {
+        for path in relativePaths {
+            let url = store.url(forRelativePath: path)
+            guard FileManager.default.fileExists(atPath: url.path) else { continue }
+            let row = try index.pool.read { db in
+                try Row.fetchOne(db, sql: "SELECT size, crc32 FROM instance WHERE path = ?", arguments: [path])
+                    .map { (size: $0[0] as Int, crc: UInt32(truncatingIfNeeded: $0[1] as Int64)) }
+            }
+            if let row {
+                if let (size, crc) = try? Self.sizeAndChecksum(of: url), size != row.size || crc != row.crc {
+                    try? reindexFile(relativePath: path)
+                }
+            } else {
+                unlink(url.path)
+            }
         }
     }
 
@@ -112,45 +117,38 @@ public final class Archive: Sendable {
 
     /// Stores bytes (a whole Part 10 file).
     public func ingest(bytes: [UInt8], expectedStudyInstanceUID: String? = nil) async throws -> IngestResult {
-        let temporary = try store.writeTemporary(bytes)
-        return try await ingest(temporaryFile: temporary, expectedStudyInstanceUID: expectedStudyInstanceUID)
-    }
-
-    /// Stores a complete, fsynced file in the store's `tmp/` folder, taking ownership of it: it
-    /// is moved into place or removed. The instance is durable when this returns.
-    public func ingest(temporaryFile: URL, expectedStudyInstanceUID: String? = nil) async throws -> IngestResult {
-        try await ingest(temporaryFiles: [temporaryFile], expectedStudyInstanceUID: expectedStudyInstanceUID)[0].get()
+        let staged = try store.writeTemporary(bytes)
+        return try await ingest(stagedFiles: [staged], expectedStudyInstanceUID: expectedStudyInstanceUID)[0].get()
     }
 
     /// Stores several files (one STOW request) in one index transaction: each instance succeeds
     /// or fails on its own (a savepoint each), and all that succeeded are durable when this
-    /// returns. Takes ownership of every file.
-    public func ingest(temporaryFiles: [URL], expectedStudyInstanceUID: String? = nil) async -> [Result<IngestResult, ArchiveError>] {
-        var results: [Result<IngestResult, ArchiveError>?] = Array(repeating: nil, count: temporaryFiles.count)
+    /// returns. Takes ownership of every file: each is moved into place or removed.
+    public func ingest(stagedFiles: [StagedFile], expectedStudyInstanceUID: String? = nil) async -> [Result<IngestResult, ArchiveError>] {
+        var results: [Result<IngestResult, ArchiveError>?] = Array(repeating: nil, count: stagedFiles.count)
         var prepared: [(index: Int, item: PreparedInstance)] = []
-        for (index, file) in temporaryFiles.enumerated() {
+        for (index, file) in stagedFiles.enumerated() {
             do {
-                prepared.append((index, try prepare(temporaryFile: file, expectedStudyInstanceUID: expectedStudyInstanceUID)))
+                prepared.append((index, try prepare(file, expectedStudyInstanceUID: expectedStudyInstanceUID)))
             } catch {
-                unlink(file.path)
+                unlink(file.url.path)
                 results[index] = .failure(error as? ArchiveError ?? ArchiveError(.storage, "\(error)"))
             }
         }
         let store = self.store
         let policy = configuration.duplicatePolicy
         let items = prepared.map(\.item)
-        // Each item's intent names the file it moves into place until the index commits.
-        let intents = items.map { _ in store.temporaryDirectory.appendingPathComponent("\(UUID().uuidString).intent") }
-        defer { for intent in intents { unlink(intent.path) } }
+        let journal = self.journal
         let outcomes: [Result<IngestResult.Outcome, ArchiveError>]
         do {
             outcomes = try await index.pool.write { db in
+                try journal.beginTransaction()
                 var outcomes: [Result<IngestResult.Outcome, ArchiveError>] = []
-                for (item, intent) in zip(items, intents) {
+                for item in items {
                     var outcome = IngestResult.Outcome.stored
                     do {
                         try db.inSavepoint {
-                            outcome = try Self.apply(item, policy: policy, store: store, intent: intent, db)
+                            outcome = try Self.apply(item, policy: policy, store: store, journal: journal, db)
                             return .commit
                         }
                         outcomes.append(.success(outcome))
@@ -163,6 +161,8 @@ public final class Archive: Sendable {
                 return outcomes
             }
         } catch {
+            // The commit failed after files were moved into place: put files and index back in agreement.
+            try? reconcile(relativePaths: items.map(\.new.path))
             let failure = ArchiveError(.storage, "the index transaction failed: \(error)")
             outcomes = items.map { _ in .failure(failure) }
         }
@@ -194,7 +194,8 @@ public final class Archive: Sendable {
 
     /// Reads the whole structure (large values and fragments only bounds-checked, so a truncated
     /// instance is refused rather than acknowledged) and validates what the archive requires.
-    func prepare(temporaryFile: URL, expectedStudyInstanceUID: String?) throws -> PreparedInstance {
+    func prepare(_ staged: StagedFile, expectedStudyInstanceUID: String?) throws -> PreparedInstance {
+        let temporaryFile = staged.url
         let file: Part10File
         do {
             file = try Part10Reader.read(path: temporaryFile.path, options: ReadOptions(
@@ -219,7 +220,7 @@ public final class Archive: Sendable {
                 throw ArchiveError(.studyMismatch,
                     "instance belongs to study \(attributes.studyInstanceUID), not \(expected)", subject: attributes.studyInstanceUID)
             }
-            let (size, crc) = try Self.sizeAndChecksum(of: temporaryFile)
+            let (size, crc) = try staged.sizeAndCRC32 ?? Self.sizeAndChecksum(of: temporaryFile)
             let path = FileBlobStore.relativePath(forSOPInstanceUID: attributes.sopInstanceUID)
             return PreparedInstance(
                 temporaryFile: temporaryFile, attributes: attributes, transferSyntaxUID: file.transferSyntaxUID,
@@ -230,10 +231,10 @@ public final class Archive: Sendable {
         }
     }
 
-    /// One instance inside the index transaction: duplicate policy, rows, intent, rename.
+    /// One instance inside the index transaction: duplicate policy, rows, journal, rename.
     /// Rows first, then the rename, then (the caller's) commit: a crash before the commit leaves
-    /// a file named by its intent, which start-up recovery removes.
-    static func apply(_ item: PreparedInstance, policy: DuplicatePolicy, store: FileBlobStore, intent: URL,
+    /// a file named in the journal, which start-up recovery removes.
+    static func apply(_ item: PreparedInstance, policy: DuplicatePolicy, store: FileBlobStore, journal: IngestJournal,
                       _ db: Database) throws -> IngestResult.Outcome {
         let new = item.new
         var outcome = IngestResult.Outcome.stored
@@ -250,9 +251,7 @@ public final class Archive: Sendable {
             outcome = .replaced
         }
         try ArchiveIndex.insert(new, replacing: outcome == .replaced, db)
-        guard FileManager.default.createFile(atPath: intent.path, contents: Data(new.path.utf8)) else {
-            throw ArchiveError(.storage, "cannot write \(intent.path)")
-        }
+        try journal.willMove(relativePath: new.path)
         try store.commit(temporary: item.temporaryFile, toRelativePath: new.path)
         return outcome
     }

@@ -15,6 +15,9 @@ public final class ArchiveIndex: Sendable {
         configuration.prepareDatabase { db in
             // Durability: WAL with synchronous=FULL commits survive power loss, not only crashes.
             try db.execute(sql: "PRAGMA synchronous = FULL")
+            // Statement journals (one per savepoint) in memory: a temporary file per transaction
+            // churned inodes in /var/tmp on every ingest.
+            try db.execute(sql: "PRAGMA temp_store = MEMORY")
         }
         do {
             pool = try DatabasePool(path: path, configuration: configuration)

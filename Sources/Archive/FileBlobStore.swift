@@ -41,22 +41,31 @@ public struct FileBlobStore: Sendable {
     }
 
     /// Moves a complete, fsynced temporary file into place and makes the rename durable.
+    /// The fan-out folders are created on first use only (a rename that fails with ENOENT).
     public func commit(temporary: URL, toRelativePath path: String) throws {
         let destination = url(forRelativePath: path)
         let directory = destination.deletingLastPathComponent()
-        do {
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        } catch {
-            throw ArchiveError(.storage, "cannot create \(directory.path): \(error.localizedDescription)")
-        }
-        guard rename(temporary.path, destination.path) == 0 else {
-            throw ArchiveError(.storage, "cannot move the instance into place: \(String(cString: strerror(errno)))")
+        if rename(temporary.path, destination.path) != 0 {
+            guard errno == ENOENT, FileManager.default.fileExists(atPath: temporary.path) else {
+                throw ArchiveError(.storage, "cannot move the instance into place: \(String(cString: strerror(errno)))")
+            }
+            do {
+                try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            } catch {
+                throw ArchiveError(.storage, "cannot create \(directory.path): \(error.localizedDescription)")
+            }
+            guard rename(temporary.path, destination.path) == 0 else {
+                throw ArchiveError(.storage, "cannot move the instance into place: \(String(cString: strerror(errno)))")
+            }
+            // The new folders' own entries must be durable too.
+            try Self.fsyncDirectory(directory.deletingLastPathComponent())
+            try Self.fsyncDirectory(filesDirectory)
         }
         try Self.fsyncDirectory(directory)
     }
 
-    /// Writes bytes to a temporary file and fsyncs it; returns its URL and CRC-32.
-    public func writeTemporary(_ bytes: [UInt8]) throws -> URL {
+    /// Writes bytes to a temporary file and fsyncs it.
+    public func writeTemporary(_ bytes: [UInt8]) throws -> StagedFile {
         let url = makeTemporaryURL()
         let fd = open(url.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw ArchiveError(.storage, "cannot create \(url.path): \(String(cString: strerror(errno)))") }
@@ -71,7 +80,7 @@ public struct FileBlobStore: Sendable {
             }
         }
         guard fsync(fd) == 0 else { throw ArchiveError(.storage, "fsync failed: \(String(cString: strerror(errno)))") }
-        return url
+        return StagedFile(url: url, sizeAndCRC32: (bytes.count, bytes.withUnsafeBytes { CRC32.checksum($0) }))
     }
 
     public func remove(relativePath path: String) {
@@ -91,6 +100,18 @@ public struct FileBlobStore: Sendable {
         var result: [String] = []
         for case let path as String in enumerator where path.hasSuffix(".dcm") { result.append(path) }
         return result.sorted()
+    }
+}
+
+/// A complete, fsynced file in the store's `tmp/` folder, waiting to be ingested; with its size
+/// and CRC-32 when whoever wrote it computed them on the way (which saves reading it again).
+public struct StagedFile: Sendable {
+    public let url: URL
+    public let sizeAndCRC32: (size: Int, crc32: UInt32)?
+
+    public init(url: URL, sizeAndCRC32: (size: Int, crc32: UInt32)? = nil) {
+        self.url = url
+        self.sizeAndCRC32 = sizeAndCRC32
     }
 }
 

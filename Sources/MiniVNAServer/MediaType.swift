@@ -21,17 +21,17 @@ struct MediaType: Hashable, Sendable, CustomStringConvertible {
     init?(_ text: some StringProtocol) {
         let pieces = Self.splitOutsideQuotes(String(text), separator: ";")
         guard let first = pieces.first else { return nil }
-        let essence = first.trimmingCharacters(in: .whitespaces).lowercased()
+        let essence = first.trimmingOptionalWhitespace().lowercased()
         let parts = essence.split(separator: "/", maxSplits: 1)
         guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { return nil }
         type = String(parts[0])
         subtype = String(parts[1])
         var parameters: [String: String] = [:]
         for piece in pieces.dropFirst() {
-            let trimmed = piece.trimmingCharacters(in: .whitespaces)
+            let trimmed = piece.trimmingOptionalWhitespace()
             guard !trimmed.isEmpty, let equals = trimmed.firstIndex(of: "=") else { continue }
-            let name = trimmed[..<equals].trimmingCharacters(in: .whitespaces).lowercased()
-            var value = trimmed[trimmed.index(after: equals)...].trimmingCharacters(in: .whitespaces)
+            let name = trimmed[..<equals].trimmingOptionalWhitespace().lowercased()
+            var value = trimmed[trimmed.index(after: equals)...].trimmingOptionalWhitespace()
             if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") {
                 value = String(value.dropFirst().dropLast()).replacingOccurrences(of: "\\\"", with: "\"")
             }
@@ -74,7 +74,7 @@ struct AcceptEntry: Sendable {
 
     /// Parses `Accept`: comma-separated media ranges with optional `q`; absent header = `*/*`.
     static func parse(_ header: String?) -> [AcceptEntry] {
-        guard let header, !header.trimmingCharacters(in: .whitespaces).isEmpty else {
+        guard let header, !header.trimmingOptionalWhitespace().isEmpty else {
             return [AcceptEntry(mediaType: MediaType(type: "*", subtype: "*"), quality: 1)]
         }
         return MediaType.splitOutsideQuotes(header, separator: ",").compactMap { item in
@@ -95,4 +95,14 @@ extension HTTPField.Name {
     /// `Warning` (RFC 7234 §5.5): PS3.18 §8.3.4 uses it for results cut short and instance failures.
     static let warning = HTTPField.Name("Warning")!
     static let availableMediaTypes = HTTPField.Name("Available-Media-Types")!
+}
+
+extension StringProtocol {
+    /// Without leading and trailing spaces and tabs (RFC 9110 "OWS"). Foundation's
+    /// `trimmingCharacters(in:)` showed up in profiles of small STOW requests.
+    func trimmingOptionalWhitespace() -> String {
+        let isOWS: (Character) -> Bool = { $0 == " " || $0 == "\t" }
+        guard let start = firstIndex(where: { !isOWS($0) }), let end = lastIndex(where: { !isOWS($0) }) else { return "" }
+        return String(self[start...end])
+    }
 }

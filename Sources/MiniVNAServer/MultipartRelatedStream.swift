@@ -12,6 +12,7 @@ final class MultipartRelatedStream {
         var contentType: String?
         var file: URL
         var size: Int
+        var crc32: UInt32
     }
 
     private let parser: MultipartParser
@@ -21,8 +22,10 @@ final class MultipartRelatedStream {
     private(set) var closed = false
     private(set) var parts: [Part] = []
     private var currentHeaders: [String: String] = [:]
-    private var currentFile: (url: URL, fd: Int32, size: Int)?
+    private var currentFile: (url: URL, fd: Int32, size: Int, crc32: UInt32)?
     private var failure: DICOMwebError?
+    private var pending: [UInt8] = []
+    private static let writeBlockSize = 256 * 1024
 
     init(boundary: String, store: FileBlobStore) {
         parser = MultipartParser(boundary: boundary)
@@ -87,40 +90,49 @@ final class MultipartRelatedStream {
             failure = DICOMwebError(.serverError, "cannot create a temporary file: \(String(cString: strerror(errno)))")
             return
         }
-        currentFile = (url, fd, 0)
+        currentFile = (url, fd, 0, 0)
     }
 
+    /// Body bytes are gathered and written in large blocks: the parser hands them over in small
+    /// pieces (it stops at every CR that might start a delimiter), and a write() per piece made
+    /// system calls the main cost of storing a small instance.
     private func write(_ bytes: ByteBufferView) {
         openPartIfNeeded()
-        guard let file = currentFile else { return }
-        let written: Int = bytes.withContiguousStorageIfAvailable { buffer in
+        guard currentFile != nil else { return }
+        pending.append(contentsOf: bytes)
+        if pending.count >= Self.writeBlockSize { flushPending() }
+    }
+
+    private func flushPending() {
+        guard let file = currentFile, !pending.isEmpty else { return }
+        let failed = pending.withUnsafeBytes { buffer -> Bool in
+            currentFile?.crc32 = CRC32.checksum(buffer, seed: file.crc32)
             var done = 0
             while done < buffer.count {
                 let n = Foundation.write(file.fd, buffer.baseAddress! + done, buffer.count - done)
                 if n < 0 && errno == EINTR { continue }
-                guard n > 0 else { return -1 }
+                guard n > 0 else { return true }
                 done += n
             }
-            return done
-        } ?? {
-            let copy = Array(bytes)
-            return copy.withUnsafeBytes { Foundation.write(file.fd, $0.baseAddress, $0.count) }
-        }()
-        if written < 0 {
-            failure = DICOMwebError(.serverError, "cannot write a temporary file: \(String(cString: strerror(errno)))")
-            return
+            return false
         }
-        currentFile?.size += written
+        if failed {
+            failure = DICOMwebError(.serverError, "cannot write a temporary file: \(String(cString: strerror(errno)))")
+        } else {
+            currentFile?.size += pending.count
+        }
+        pending.removeAll(keepingCapacity: true)
     }
 
     private func completePart() {
         openPartIfNeeded()
+        flushPending()
         guard let file = currentFile else { return }
         if fsync(file.fd) != 0 {
             failure = DICOMwebError(.serverError, "fsync of a temporary file failed")
         }
         close(file.fd)
-        parts.append(Part(contentType: currentHeaders["content-type"], file: file.url, size: file.size))
+        parts.append(Part(contentType: currentHeaders["content-type"], file: file.url, size: file.size, crc32: file.crc32))
         currentFile = nil
         currentHeaders = [:]
     }

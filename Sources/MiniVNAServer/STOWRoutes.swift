@@ -50,18 +50,18 @@ struct STOWRoutes: Sendable {
         try stream.finish(boundary: boundary)
 
         var items: [Item?] = Array(repeating: nil, count: stream.parts.count)
-        var dicomParts: [(index: Int, file: URL)] = []
+        var dicomParts: [(index: Int, file: StagedFile)] = []
         for (index, part) in stream.parts.enumerated() {
             if let type = part.contentType.flatMap(MediaType.init), type.essence != "application/dicom" {
                 unlink(part.file.path)
                 items[index] = Item(sopClassUID: "", sopInstanceUID: "", failureReason: 0xC000,
                                     reason: "part \(index + 1) is \(type.essence), not application/dicom")
             } else {
-                dicomParts.append((index, part.file))
+                dicomParts.append((index, StagedFile(url: part.file, sizeAndCRC32: (part.size, part.crc32))))
             }
         }
         // One index transaction for the whole request; each instance succeeds or fails alone.
-        let results = await archive.ingest(temporaryFiles: dicomParts.map(\.file), expectedStudyInstanceUID: study)
+        let results = await archive.ingest(stagedFiles: dicomParts.map(\.file), expectedStudyInstanceUID: study)
         for ((index, _), result) in zip(dicomParts, results) {
             switch result {
             case .success(let stored):

@@ -155,6 +155,18 @@ enum Fixture {
         #expect(try t.archive.verify().isClean)
     }
 
+    @Test func reindexCommitsInBatchesAndKeepsGoingPastABadFile() async throws {
+        let t = try TemporaryArchive()
+        for i in 1...5 { _ = try await t.archive.ingest(bytes: try Fixture.instance(sop: "2.25.\(i)", instanceNumber: i)) }
+        let junk = t.archive.store.url(forRelativePath: "zz/zz/junk.dcm")
+        try FileManager.default.createDirectory(at: junk.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try Data("not dicom".utf8).write(to: junk)
+        let (indexed, failures) = try t.archive.reindex(batchSize: 2)
+        #expect(indexed == 5)
+        #expect(failures.map(\.path) == ["zz/zz/junk.dcm"])
+        #expect(try t.archive.index.counts() == (1, 1, 5))
+    }
+
     @Test func verifyFindsChangedAndMissingFiles() async throws {
         let t = try TemporaryArchive()
         _ = try await t.archive.ingest(bytes: try Fixture.instance(sop: "2.25.1"))
@@ -174,12 +186,14 @@ enum Fixture {
     @Test func recoversAnIngestInterruptedBetweenRenameAndCommit() async throws {
         let t = try TemporaryArchive()
         _ = try await t.archive.ingest(bytes: try Fixture.instance(sop: "2.25.1"))
-        // What a crash after the rename and before the commit leaves: the file, and its intent.
+        // What a crash after the rename and before the commit leaves: the file, named in the
+        // journal after the last transaction marker (earlier transactions' paths come before it).
         let orphan = FileBlobStore.relativePath(forSOPInstanceUID: "2.25.2")
         let url = t.archive.store.url(forRelativePath: orphan)
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         try Data(try Fixture.instance(sop: "2.25.2")).write(to: url)
-        try Data(orphan.utf8).write(to: t.archive.store.temporaryDirectory.appendingPathComponent("x.intent"))
+        let committed = FileBlobStore.relativePath(forSOPInstanceUID: "2.25.1")
+        try Data("#\n\(committed)\n#\n\(orphan)\n".utf8).write(to: t.directory.appendingPathComponent("ingest.journal"))
         #expect(try t.archive.verify().filesWithoutRows == [orphan])
         let reopened = try Archive(configuration: ArchiveConfiguration(dataDirectory: t.directory))
         #expect(try reopened.verify().isClean)
@@ -197,7 +211,7 @@ enum Fixture {
             Fixture.instance(sop: "2.25.1"),                                 // same as the first, same batch
             Fixture.instance(sop: "2.25.2"),
         ].map { try t.archive.store.writeTemporary($0) }
-        let results = await t.archive.ingest(temporaryFiles: files)
+        let results = await t.archive.ingest(stagedFiles: files)
         #expect(try results[0].get().outcome == .stored)
         #expect(results[1].failureCode == .conflict)
         #expect(results[2].failureCode == .cannotUnderstand)
@@ -213,6 +227,47 @@ enum Fixture {
         _ = try await t.archive.ingest(bytes: try Fixture.instance(sop: "2.25.1"))
         let reopened = try Archive(configuration: ArchiveConfiguration(dataDirectory: t.directory))
         #expect(try reopened.index.counts() == (1, 1, 1))
+    }
+}
+
+@Suite struct StorageHelperTests {
+    @Test func crc32MatchesTheStandardCheckValueAndContinuesAcrossChunks() {
+        let check = Array("123456789".utf8)
+        #expect(check.withUnsafeBytes { CRC32.checksum($0) } == 0xCBF4_3926)
+        var generator = SystemRandomNumberGenerator()
+        let data = (0..<1_037).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        // Byte-at-a-time reference (the definition), against slicing-by-8 and chunked continuation.
+        var reference: UInt32 = 0xFFFF_FFFF
+        for byte in data {
+            reference ^= UInt32(byte)
+            for _ in 0..<8 { reference = reference & 1 == 1 ? 0xEDB8_8320 ^ (reference >> 1) : reference >> 1 }
+        }
+        reference = ~reference
+        #expect(data.withUnsafeBytes { CRC32.checksum($0) } == reference)
+        let chunked = data.withUnsafeBytes { all in
+            [0..<3, 3..<500, 500..<501, 501..<1_037].reduce(UInt32(0)) { crc, range in
+                CRC32.checksum(UnsafeRawBufferPointer(rebasing: all[range]), seed: crc)
+            }
+        }
+        #expect(chunked == reference)
+    }
+
+    @Test func journalKeepsOnlyTheLastTransactionForRecoveryAndRestartsWhenLarge() throws {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("journal-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: url) }
+        let journal = try IngestJournal(url: url)
+        try journal.beginTransaction()
+        try journal.willMove(relativePath: "aa/bb/1.dcm")
+        try journal.beginTransaction()
+        try journal.willMove(relativePath: "aa/bb/2.dcm")
+        try journal.willMove(relativePath: "aa/bb/3.dcm")
+        #expect(IngestJournal.pathsOfLastTransaction(at: url) == ["aa/bb/2.dcm", "aa/bb/3.dcm"])
+        let long = String(repeating: "x", count: 1_000)
+        for _ in 0...(IngestJournal.truncationThreshold / 1_000) { try journal.willMove(relativePath: long) }
+        try journal.beginTransaction()
+        let size = try FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int
+        #expect(size == 2)   // just the new transaction's marker
+        #expect(IngestJournal.pathsOfLastTransaction(at: url).isEmpty)
     }
 }
 

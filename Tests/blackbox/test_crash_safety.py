@@ -101,7 +101,7 @@ def test_sigkill_during_uploads(start_server, minivna_bin, tmp_data_root):
         assert value(st[0], N_STUDY_INSTANCES) == len(rows)
     server.stop()
 
-    # The restart recovered interrupted ingests (tmp/*.intent): index and files agree.
+    # The restart recovered interrupted ingests (ingest.journal): index and files agree.
     out = _verify(minivna_bin, data)
     assert out.returncode == 0, f"verify after SIGKILL + restart:\n{out.stdout}\n{out.stderr}"
     assert out.stdout.strip().endswith("clean"), out.stdout
@@ -134,10 +134,11 @@ def test_verify_clean_after_crash_leftover(start_server, minivna_bin, tmp_data_r
     target = pathlib.Path(data) / rel
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(raw)
-    # What the crash leaves besides the file: the ingest's intent, naming it (tmp/*.intent).
-    intent = pathlib.Path(data) / "tmp" / "interrupted.intent"
-    intent.parent.mkdir(parents=True, exist_ok=True)
-    intent.write_text(str(pathlib.Path(*rel.parts[1:])))   # relative to files/
+    # What the crash leaves besides the file: the journal naming it after the last
+    # transaction marker (paths are relative to files/).
+    journal = pathlib.Path(data) / "ingest.journal"
+    with open(journal, "a") as f:
+        f.write("#\n" + str(pathlib.Path(*rel.parts[1:])) + "\n")
     server = start_server(data_dir=data)   # the restart after the crash
     assert _found(server.base, [kept.SOPInstanceUID]) == {kept.SOPInstanceUID}
     server.stop()
