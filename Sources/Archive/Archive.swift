@@ -53,6 +53,8 @@ public final class Archive: Sendable {
     public let index: ArchiveIndex
     public let events: ArchiveEvents
     let journal: IngestJournal
+    /// Studies being streamed (see `withReadLease`).
+    let leases = ReadLeases()
 
     /// Opens (or creates) the data folder: `files/`, `tmp/` and `index.sqlite`.
     public init(configuration: ArchiveConfiguration) throws {
@@ -62,6 +64,8 @@ public final class Archive: Sendable {
         events = ArchiveEvents(quietPeriod: configuration.studyQuietPeriod)
         journal = try IngestJournal(url: configuration.dataDirectory.appendingPathComponent("ingest.journal"))
         try recoverInterruptedIngests()
+        try removeFilesOfCommittedDeletions()
+        try fillMissingMetadata()
     }
 
     /// After a crash: the paths the journal's last transaction recorded are files moved into
@@ -108,11 +112,13 @@ public final class Archive: Sendable {
     /// What the index should say about a stored file, read from the file alone.
     func indexEntry(forStoredFile path: String) throws -> ArchiveIndex.NewInstance {
         let url = store.url(forRelativePath: path)
-        let file = try Part10Reader.read(path: url.path, options: .headerOnly(inflater: configuration.inflater))
+        let file = try Part10Reader.read(path: url.path, options: InstanceMetadata.readOptions(inflater: configuration.inflater))
         let attributes = try InstanceAttributes(file.dataSet)
         let (size, crc) = try Self.sizeAndChecksum(of: url)
         return ArchiveIndex.NewInstance(attributes: attributes, transferSyntaxUID: file.transferSyntaxUID,
-                                        path: path, size: size, crc32: crc)
+                                        path: path, size: size, crc32: crc,
+                                        metadataJSON: try InstanceMetadata.encode(file.dataSet, file: url.path, study: attributes.studyInstanceUID,
+                                            series: attributes.seriesInstanceUID, instance: attributes.sopInstanceUID))
     }
 
     /// Stores bytes (a whole Part 10 file).
@@ -198,8 +204,7 @@ public final class Archive: Sendable {
         let temporaryFile = staged.url
         let file: Part10File
         do {
-            file = try Part10Reader.read(path: temporaryFile.path, options: ReadOptions(
-                stopBeforePixelData: false, deferValuesLongerThan: 1024, inflater: configuration.inflater))
+            file = try Part10Reader.read(path: temporaryFile.path, options: InstanceMetadata.readOptions(inflater: configuration.inflater))
         } catch let error as DICOMParseError {
             throw ArchiveError(error)
         }
@@ -225,7 +230,9 @@ public final class Archive: Sendable {
             return PreparedInstance(
                 temporaryFile: temporaryFile, attributes: attributes, transferSyntaxUID: file.transferSyntaxUID,
                 new: ArchiveIndex.NewInstance(attributes: attributes, transferSyntaxUID: file.transferSyntaxUID,
-                                              path: path, size: size, crc32: crc))
+                                              path: path, size: size, crc32: crc,
+                                              metadataJSON: try InstanceMetadata.encode(file.dataSet, file: temporaryFile.path, study: attributes.studyInstanceUID,
+                                                  series: attributes.seriesInstanceUID, instance: attributes.sopInstanceUID)))
         } catch let error as ArchiveError {
             throw error.about(sopClassUID: file.dataSet.string(.sopClassUID), sopInstanceUID: file.dataSet.string(.sopInstanceUID))
         }

@@ -6,6 +6,8 @@ public enum ArchiveEvent: Sendable, Hashable {
     case instanceStored(sopInstanceUID: String, seriesInstanceUID: String, studyInstanceUID: String)
     /// No new instance arrived for the study during the quiet period.
     case studyStable(studyInstanceUID: String)
+    /// Instances were deleted: a whole study, a series of it, or one instance.
+    case deleted(studyInstanceUID: String, seriesInstanceUID: String?, sopInstanceUID: String?)
 }
 
 /// An in-process event stream with any number of subscribers, and the study-stable timers.

@@ -128,6 +128,22 @@ public final class ArchiveIndex: Sendable {
                                arguments: [NameNormalization.fuzzyKey(row[1]), NameNormalization.fuzzyKey(row[2]), row[0] as Int64])
             }
         }
+        migrator.registerMigration("v4 precomputed instance metadata, deletions awaiting readers") { db in
+            // Each instance's DICOM JSON (BulkDataURIs without the server's base URL), written at
+            // ingest so study and series metadata never re-read the files. Instances indexed before
+            // this migration are filled in by Archive at start-up.
+            try db.execute(sql: """
+                CREATE TABLE instanceMetadata (
+                    instanceRowID INTEGER PRIMARY KEY REFERENCES instance(id) ON DELETE CASCADE,
+                    json BLOB NOT NULL
+                );
+                CREATE TABLE pendingDeletion (
+                    id INTEGER PRIMARY KEY,
+                    path TEXT NOT NULL
+                );
+                CREATE INDEX instance_path ON instance(path);
+                """)
+        }
         return migrator
     }
 
@@ -163,6 +179,8 @@ public final class ArchiveIndex: Sendable {
         public let path: String
         public let size: Int
         public let crc32: UInt32
+        /// The instance's DICOM JSON for metadata responses (see `MetadataJSON`).
+        public let metadataJSON: [UInt8]
     }
 
     /// Inserts (or, when `replacing`, replaces) one instance and maintains patient, study and
@@ -232,6 +250,8 @@ public final class ArchiveIndex: Sendable {
                 a.bitsAllocated, a.numberOfFrames, new.transferSyntaxUID, new.path, new.size, Int64(new.crc32),
                 a.specificCharacterSet, now,
             ])
+        try db.cachedStatement(sql: "INSERT INTO instanceMetadata (instanceRowID, json) VALUES (?, ?)")
+            .execute(arguments: [db.lastInsertedRowID, Data(new.metadataJSON)])
         try db.cachedStatement(sql:
             "UPDATE series SET numberOfSeriesRelatedInstances = numberOfSeriesRelatedInstances + 1 WHERE id = ?")
             .execute(arguments: [seriesRowID])
@@ -251,8 +271,9 @@ public final class ArchiveIndex: Sendable {
         try db.execute(sql: "DELETE FROM instance WHERE id = ?", arguments: [instanceRowID])
         try db.execute(sql: "UPDATE series SET numberOfSeriesRelatedInstances = numberOfSeriesRelatedInstances - 1 WHERE id = ?",
                        arguments: [seriesRowID])
-        try db.execute(sql: "UPDATE study SET numberOfStudyRelatedInstances = numberOfStudyRelatedInstances - 1 WHERE id = ?",
-                       arguments: [studyRowID])
+        try db.execute(sql: """
+            UPDATE study SET numberOfStudyRelatedInstances = numberOfStudyRelatedInstances - 1, updatedAt = ? WHERE id = ?
+            """, arguments: [Date().timeIntervalSince1970, studyRowID])
         try db.execute(sql: "DELETE FROM series WHERE id = ? AND numberOfSeriesRelatedInstances <= 0", arguments: [seriesRowID])
         if db.changesCount > 0 {
             try recomputeStudySummary(studyRowID, db)

@@ -52,6 +52,12 @@ struct ResultRow: Sendable {
 
 /// The SQL for a query and how to turn its rows into result datasets.
 struct QueryPlan: Sendable {
+    /// Attributes `dataSet(for:)` fills from counts and constants, not from a file.
+    static let answeredWithoutFile: Set<Tag> = [
+        .numberOfStudyRelatedSeries, .numberOfStudyRelatedInstances, .numberOfSeriesRelatedInstances,
+        .sopClassesInStudy, .instanceAvailability, .retrieveURL, .specificCharacterSet,
+    ]
+
     let sql: String
     let arguments: [DatabaseValue]
     /// Attributes selected (level at or above the query level).
@@ -61,14 +67,23 @@ struct QueryPlan: Sendable {
         attributes = QueryAttribute.all.filter { $0.level.rank <= query.level.rank }
         var select = attributes.map { "\($0.column) AS \"\($0.tag.hexString)\"" }
         var from: String
+        // A representative file is read only for includefield attributes the index does not keep.
+        let selectedTags = Set(attributes.map(\.tag))
+        let needsFile = query.includeFields.contains { tag in
+            !selectedTags.contains(tag) && !Self.answeredWithoutFile.contains(tag) && !(query.level == .study && tag == .modality)
+        }
         switch query.level {
         case .study:
             from = "study"
-            select += ["(SELECT path FROM instance WHERE instance.studyRowID = study.id LIMIT 1) AS path"]
+            if needsFile { select += ["(SELECT path FROM instance WHERE instance.studyRowID = study.id LIMIT 1) AS path"] }
+            if query.includeFields.contains(.modality) {
+                // Viewers (OHIF) ask studies for Modality, a series attribute: the first series' one.
+                select += ["(SELECT modality FROM series WHERE series.studyRowID = study.id ORDER BY series.id LIMIT 1) AS studyModality"]
+            }
         case .series:
             from = "series JOIN study ON study.id = series.studyRowID"
-            select += ["series.numberOfSeriesRelatedInstances AS nSeriesInstances",
-                       "(SELECT path FROM instance WHERE instance.seriesRowID = series.id LIMIT 1) AS path"]
+            select += ["series.numberOfSeriesRelatedInstances AS nSeriesInstances"]
+            if needsFile { select += ["(SELECT path FROM instance WHERE instance.seriesRowID = series.id LIMIT 1) AS path"] }
         case .instance:
             from = "instance JOIN series ON series.id = instance.seriesRowID JOIN study ON study.id = instance.studyRowID"
             select += ["series.numberOfSeriesRelatedInstances AS nSeriesInstances", "instance.path AS path",
@@ -237,6 +252,7 @@ struct QueryPlan: Sendable {
         if query.includeAll || query.includeFields.contains(.sopClassesInStudy) {
             ds.setStrings(.sopClassesInStudy, vr: .UI, (row.string("sopClassesInStudy") ?? "").split(separator: "\\").map(String.init))
         }
+        if let modality = row.string("studyModality") { ds.setString(.modality, vr: .CS, modality) }
         ds.setString(.instanceAvailability, vr: .CS, "ONLINE")
         if let retrieveURL {
             let keys = RetrieveKeys(studyInstanceUID: studyUID,

@@ -22,6 +22,7 @@ public func buildApplication(
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "MiniVNA"),
         onServerRunning: { channel in
             let port = channel.localAddress?.port ?? configuration.port
+            configuration.listening.port = port
             await onServerRunning("http://\(configuration.host):\(port)")
         },
         logger: logger
@@ -42,11 +43,14 @@ public func buildRouter(_ configuration: ServerConfiguration, archive: Archive) 
         allowOrigin: origins == ["*"] ? .all : .originBased,
         allowHeaders: [.accept, .authorization, .contentType, .origin, .init("X-Requested-With")!],
         allowMethods: [.get, .post, .delete, .options, .head],
-        exposedHeaders: ["Warning", "Content-Type", "Content-Length", "Location"]
+        exposedHeaders: ["Warning", "Content-Type", "Content-Length", "Location", "ETag", "Content-Range", "Content-Location"]
     ))
     router.add(middleware: DICOMwebErrorMiddleware())
     STOWRoutes(archive: archive, configuration: configuration).register(on: router)
     QIDORoutes(archive: archive, configuration: configuration).register(on: router)
+    WADORoutes(archive: archive, configuration: configuration).register(on: router)
+    FrameRoutes(archive: archive, configuration: configuration).register(on: router)
+    DeleteRoutes(archive: archive, configuration: configuration).register(on: router)
     return router
 }
 

@@ -8,7 +8,7 @@ import Hummingbird
 /// (ArchiveError, DICOMParseError) become HTTP statuses.
 struct DICOMwebError: HTTPResponseError, CustomStringConvertible {
     enum Kind: Sendable {
-        case badRequest, notFound, notAcceptable, conflict, payloadTooLarge, unsupportedMediaType, serverError
+        case badRequest, notFound, notAcceptable, conflict, payloadTooLarge, unsupportedMediaType, rangeNotSatisfiable, serverError
     }
 
     let kind: Kind
@@ -31,6 +31,7 @@ struct DICOMwebError: HTTPResponseError, CustomStringConvertible {
         case .conflict: return .conflict
         case .payloadTooLarge: return .contentTooLarge
         case .unsupportedMediaType: return .unsupportedMediaType
+        case .rangeNotSatisfiable: return .rangeNotSatisfiable
         case .serverError: return .internalServerError
         }
     }

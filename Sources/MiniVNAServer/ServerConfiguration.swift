@@ -18,6 +18,8 @@ public struct ServerConfiguration: Sendable {
     public var publicBaseURL: String?
     /// Where DICOMweb lives.
     public let dicomWebPath = "/dicom-web"
+    /// The port actually bound (with `--port 0` it is chosen at start-up).
+    public let listening = ListeningPort()
 
     public init(host: String = "127.0.0.1", port: Int = 8080, dataDirectory: URL = URL(fileURLWithPath: "minivna-data"),
                 duplicatePolicy: DuplicatePolicy = .reject, studyQuietPeriod: Duration = .seconds(10),
@@ -35,8 +37,35 @@ public struct ServerConfiguration: Sendable {
     /// `http://host:port/dicom-web` as the client sees it.
     func baseURL(for request: Request) -> String {
         if let publicBaseURL { return publicBaseURL.trimmingSuffix("/") + dicomWebPath }
-        let host = request.head.authority ?? "\(self.host):\(port)"
-        return "http://\(host)\(dicomWebPath)"
+        var authority = request.head.authority ?? "\(self.host):\(port)"
+        // dicomweb-client sends `Host: 127.0.0.1` without the port it connected to. For this
+        // server's own name or a loopback name, a missing port is the one it listens on; other
+        // names are taken as given (a proxy's public name; or set publicBaseURL).
+        if !Self.hasPort(authority), let actual = listening.port, actual != 80 {
+            let name = authority.lowercased()
+            if name == host.lowercased() || ["localhost", "127.0.0.1", "[::1]"].contains(name) {
+                authority += ":\(actual)"
+            }
+        }
+        return "http://\(authority)\(dicomWebPath)"
+    }
+
+    static func hasPort(_ authority: String) -> Bool {
+        guard let colon = authority.lastIndex(of: ":") else { return false }
+        return !authority[colon...].contains("]")
+    }
+}
+
+/// The bound port, set once the server listens.
+public final class ListeningPort: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Int?
+
+    public init() {}
+
+    public var port: Int? {
+        get { lock.withLock { value } }
+        set { lock.withLock { value = newValue } }
     }
 }
 

@@ -213,3 +213,35 @@ def assert_json_error(resp, status, *needles):
     for n in needles:
         assert n.lower() in body["error"].lower(), (n, body)
     return body
+
+
+def parse_multipart(response, body=None):
+    """Parts of a multipart/related response as (headers with lower-case names, bytes).
+    Strict: the boundary from Content-Type, CRLF delimiters, a close delimiter at the end."""
+    content_type = response.headers["Content-Type"]
+    assert content_type.lower().startswith("multipart/related"), content_type
+    params = {}
+    for piece in content_type.split(";")[1:]:
+        if "=" in piece:
+            k, v = piece.split("=", 1)
+            params[k.strip().lower()] = v.strip().strip('"')
+    boundary = params["boundary"].encode()
+    data = response.content if body is None else body
+    delimiter = b"--" + boundary
+    assert data.startswith(delimiter), data[:100]
+    close = data.rfind(b"\r\n" + delimiter + b"--")
+    assert close >= 0 or data.startswith(delimiter + b"--"), "no close delimiter"
+    parts = []
+    if close < 0:
+        return parts
+    for chunk in data[len(delimiter):close].split(b"\r\n" + delimiter):
+        assert chunk.startswith(b"\r\n"), chunk[:50]
+        head, _, content = chunk[2:].partition(b"\r\n\r\n")
+        headers = {}
+        for line in head.split(b"\r\n"):
+            name, _, val = line.decode("latin-1").partition(":")
+            headers[name.strip().lower()] = val.strip()
+        if "content-length" in headers:
+            assert int(headers["content-length"]) == len(content), (headers, len(content))
+        parts.append((headers, content))
+    return parts

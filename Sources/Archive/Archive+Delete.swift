@@ -1,0 +1,98 @@
+import Foundation
+import GRDB
+
+/// Readers that are streaming a study's files. A delete removes the index rows at once (new
+/// requests see nothing) but unlinks the files only when no reader that started before it is
+/// still streaming them, so a concurrent retrieve gets all of the study or none of it.
+///
+/// A reader takes its lease *before* it reads the rows: either its read comes after the delete
+/// committed (it finds nothing), or its lease exists when the delete looks for leases.
+public actor ReadLeases {
+    private var counts: [String: Int] = [:]
+    private var waiters: [String: [CheckedContinuation<Void, Never>]] = [:]
+
+    public init() {}
+
+    public func acquire(study: String) {
+        counts[study, default: 0] += 1
+    }
+
+    public func release(study: String) {
+        guard let count = counts[study] else { return }
+        if count > 1 {
+            counts[study] = count - 1
+        } else {
+            counts[study] = nil
+            for waiter in waiters.removeValue(forKey: study) ?? [] { waiter.resume() }
+        }
+    }
+
+    /// Returns when no lease on the study is held.
+    func waitUntilFree(study: String) async {
+        guard counts[study] != nil else { return }
+        await withCheckedContinuation { waiters[study, default: []].append($0) }
+    }
+}
+
+extension Archive {
+    /// Runs `body` (which reads the selector's rows and streams their files) under a lease on the
+    /// study, so a concurrent delete leaves the files in place until it is done.
+    public func withReadLease<T: Sendable>(study: String, _ body: () async throws -> T) async rethrows -> T {
+        await leases.acquire(study: study)
+        do {
+            let result = try await body()
+            await leases.release(study: study)
+            return result
+        } catch {
+            await leases.release(study: study)
+            throw error
+        }
+    }
+
+    /// Deletes every instance the selector names: index rows (counts, empty series and studies
+    /// with them) in one transaction that also records the files to remove; the files go once
+    /// no reader is streaming them (and at the next start-up if the process stops first).
+    /// Returns the number of instances deleted.
+    @discardableResult
+    public func delete(_ selector: InstanceSelector) async throws -> Int {
+        let (conditions, arguments) = selector.conditions
+        let deleted = try await index.pool.write { db in
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT instance.sopInstanceUID, instance.path
+                FROM instance JOIN series ON series.id = instance.seriesRowID JOIN study ON study.id = instance.studyRowID
+                WHERE \(conditions)
+                """, arguments: arguments).map { ($0[0] as String, $0[1] as String) }
+            for (uid, path) in rows {
+                try ArchiveIndex.delete(sopInstanceUID: uid, db)
+                try db.execute(sql: "INSERT INTO pendingDeletion (path) VALUES (?)", arguments: [path])
+            }
+            return rows.count
+        }
+        guard deleted > 0 else { throw try await notFound(selector) }
+        await events.publish(.deleted(studyInstanceUID: selector.study, seriesInstanceUID: selector.series,
+                                      sopInstanceUID: selector.instance))
+        let study = selector.study
+        Task { [self] in
+            await leases.waitUntilFree(study: study)
+            try? removeFilesOfCommittedDeletions()
+        }
+        return deleted
+    }
+
+    /// Unlinks the files of committed deletions and forgets them. A path that an instance
+    /// stored again since then uses is kept.
+    func removeFilesOfCommittedDeletions() throws {
+        let pending = try index.pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT id, path FROM pendingDeletion ORDER BY id").map { ($0[0] as Int64, $0[1] as String) }
+        }
+        guard !pending.isEmpty else { return }
+        try index.pool.write { db in
+            for (id, path) in pending {
+                if try Int64.fetchOne(db, sql: "SELECT id FROM instance WHERE path = ?", arguments: [path]) == nil {
+                    unlink(store.url(forRelativePath: path).path)
+                }
+                try db.execute(sql: "DELETE FROM pendingDeletion WHERE id = ?", arguments: [id])
+            }
+        }
+    }
+}

@@ -1,0 +1,154 @@
+import DICOM
+import Foundation
+import GRDB
+
+/// A study, a series in it, or an instance in that series: what WADO-RS paths name.
+public struct InstanceSelector: Sendable, Hashable, CustomStringConvertible {
+    public let study: String
+    public let series: String?
+    public let instance: String?
+
+    public init(study: String, series: String? = nil, instance: String? = nil) {
+        self.study = study
+        self.series = series
+        self.instance = instance
+    }
+
+    public var description: String {
+        if let instance { return "instance \(instance) of series \(series ?? "") in study \(study)" }
+        if let series { return "series \(series) in study \(study)" }
+        return "study \(study)"
+    }
+
+    /// SQL conditions (over `study`, `series`, `instance` joined) and their arguments.
+    var conditions: (sql: String, arguments: StatementArguments) {
+        var sql = "study.studyInstanceUID = ?"
+        var arguments: StatementArguments = [study]
+        if let series { sql += " AND series.seriesInstanceUID = ?"; arguments += [series] }
+        if let instance { sql += " AND instance.sopInstanceUID = ?"; arguments += [instance] }
+        return (sql, arguments)
+    }
+}
+
+/// One stored instance's file, for retrieval.
+public struct StoredInstanceFile: Sendable, Hashable {
+    public let studyInstanceUID: String
+    public let seriesInstanceUID: String
+    public let sopInstanceUID: String
+    public let sopClassUID: String
+    public let transferSyntaxUID: String
+    public let url: URL
+    public let size: Int
+}
+
+/// Study or series metadata as one JSON array, with a validator for conditional requests.
+public struct MetadataDocument: Sendable {
+    public let json: [UInt8]
+    public let etag: String
+}
+
+extension Archive {
+    private static let instanceJoin = """
+        FROM instance JOIN series ON series.id = instance.seriesRowID JOIN study ON study.id = instance.studyRowID
+        """
+    /// Series by number, instances by number: the order viewers expect.
+    private static let retrievalOrder = "ORDER BY series.seriesNumber, series.id, instance.instanceNumber, instance.id"
+
+    /// The files of every instance the selector names, in series and instance number order.
+    /// Throws `.notFound` naming the first level that does not exist.
+    public func storedFiles(_ selector: InstanceSelector) async throws -> [StoredInstanceFile] {
+        let (conditions, arguments) = selector.conditions
+        let rows = try await index.pool.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT study.studyInstanceUID, series.seriesInstanceUID, instance.sopInstanceUID, instance.sopClassUID,
+                       instance.transferSyntaxUID, instance.path, instance.size
+                \(Self.instanceJoin) WHERE \(conditions) \(Self.retrievalOrder)
+                """, arguments: arguments)
+        }
+        guard !rows.isEmpty else { throw try await notFound(selector) }
+        return rows.map { row in
+            StoredInstanceFile(studyInstanceUID: row[0], seriesInstanceUID: row[1], sopInstanceUID: row[2], sopClassUID: row[3],
+                               transferSyntaxUID: row[4], url: store.url(forRelativePath: row[5]), size: row[6])
+        }
+    }
+
+    /// The precomputed metadata of every instance the selector names, as one JSON array whose
+    /// BulkDataURIs start with `baseURL`.
+    public func metadata(_ selector: InstanceSelector, baseURL: String) async throws -> MetadataDocument {
+        let (conditions, arguments) = selector.conditions
+        let (items, etag) = try await index.pool.read { db in
+            let items = try Data.fetchAll(db, sql: """
+                SELECT instanceMetadata.json \(Self.instanceJoin)
+                JOIN instanceMetadata ON instanceMetadata.instanceRowID = instance.id
+                WHERE \(conditions) \(Self.retrievalOrder)
+                """, arguments: arguments)
+            return (items, try Self.etag(selector, db))
+        }
+        guard !items.isEmpty, let etag else { throw try await notFound(selector) }
+        return MetadataDocument(json: InstanceMetadata.array(items.map { [UInt8]($0) }, baseURL: baseURL), etag: etag)
+    }
+
+    /// The validator of the selector's metadata without building it (for If-None-Match).
+    public func metadataETag(_ selector: InstanceSelector) async throws -> String? {
+        try await index.pool.read { db in try Self.etag(selector, db) }
+    }
+
+    /// Changes whenever an instance of the study is added, replaced or removed (the study row's
+    /// instance count and update time), so it is safe for series and instances too (an ETag
+    /// only has to be unique per URL).
+    private static func etag(_ selector: InstanceSelector, _ db: Database) throws -> String? {
+        guard let row = try Row.fetchOne(db, sql: """
+            SELECT id, numberOfStudyRelatedInstances, updatedAt FROM study WHERE studyInstanceUID = ?
+            """, arguments: [selector.study]) else { return nil }
+        let updated = (row[2] as Double).bitPattern
+        return "\"\(row[0] as Int64)-\(row[1] as Int)-\(String(updated, radix: 36))\""
+    }
+
+    /// The not-found error for a selector, naming the level that is missing.
+    func notFound(_ selector: InstanceSelector) async throws -> ArchiveError {
+        let (studyExists, seriesExists) = try await index.pool.read { db in
+            let study = try Int64.fetchOne(db, sql: "SELECT id FROM study WHERE studyInstanceUID = ?", arguments: [selector.study])
+            var series = false
+            if let study, let uid = selector.series {
+                series = try Int64.fetchOne(db, sql: "SELECT id FROM series WHERE seriesInstanceUID = ? AND studyRowID = ?",
+                                            arguments: [uid, study]) != nil
+            }
+            return (study != nil, series)
+        }
+        if !studyExists { return ArchiveError(.notFound, "study \(selector.study) is not in the archive", subject: selector.study) }
+        if let series = selector.series, !seriesExists {
+            return ArchiveError(.notFound, "series \(series) is not in study \(selector.study)", subject: series)
+        }
+        if let instance = selector.instance {
+            return ArchiveError(.notFound, "instance \(instance) is not in series \(selector.series ?? "")", subject: instance)
+        }
+        return ArchiveError(.notFound, "\(selector) has no instances", subject: selector.study)
+    }
+
+    /// Instances indexed before metadata was precomputed (an older data folder) get theirs now.
+    func fillMissingMetadata() throws {
+        while true {
+            let missing = try index.pool.read { db in
+                try Row.fetchAll(db, sql: """
+                    SELECT instance.id, instance.path FROM instance
+                    LEFT JOIN instanceMetadata ON instanceMetadata.instanceRowID = instance.id
+                    WHERE instanceMetadata.instanceRowID IS NULL LIMIT 1000
+                    """).map { ($0[0] as Int64, $0[1] as String) }
+            }
+            if missing.isEmpty { return }
+            var computed: [(Int64, Data)] = []
+            for (rowID, path) in missing {
+                // A file that cannot be read still gets a row (an empty object), so this ends;
+                // `minivna verify` reports the file.
+                let json = (try? indexEntry(forStoredFile: path).metadataJSON) ?? Array("{}".utf8)
+                computed.append((rowID, Data(json)))
+            }
+            try index.pool.write { db in
+                for (rowID, json) in computed {
+                    try db.execute(sql: "INSERT OR REPLACE INTO instanceMetadata (instanceRowID, json) VALUES (?, ?)",
+                                   arguments: [rowID, json])
+                }
+            }
+        }
+    }
+}

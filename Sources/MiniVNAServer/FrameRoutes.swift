@@ -1,0 +1,230 @@
+import Archive
+import DICOM
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// WADO-RS frames (PS3.18 §10.4.1.1.4) and bulk data (§10.4.1.1.5): byte ranges of stored files,
+/// located through the Part 10 structure, never the whole file in memory.
+struct FrameRoutes: Sendable {
+    let archive: Archive
+    let configuration: ServerConfiguration
+
+    func register(on router: Router<BasicRequestContext>) {
+        let base = "\(configuration.dicomWebPath)/studies/:study/series/:series/instances/:instance"
+        router.get("\(base)/frames/:frames") { request, context in
+            try await frames(request, try WADORoutes.selector(context), list: try context.parameters.require("frames"))
+        }
+        router.get("\(base)/bulkdata/**") { request, context in
+            try await bulkData(request, try WADORoutes.selector(context), path: context.parameters.getCatchAll().joined(separator: "/"))
+        }
+    }
+
+    /// `1`, `1,3,5`: 1-based frame numbers.
+    static func frameNumbers(_ list: String) throws(DICOMwebError) -> [Int] {
+        var numbers: [Int] = []
+        for item in list.split(separator: ",", omittingEmptySubsequences: false) {
+            guard let number = Int(item.trimmingOptionalWhitespace()), number >= 1 else {
+                throw DICOMwebError(.badRequest, "\"\(list)\" is not a list of frame numbers (1-based, comma-separated, e.g. 1,3,5)")
+            }
+            numbers.append(number)
+        }
+        return numbers
+    }
+
+    /// The stored file of one instance, read with every binary value left in the file.
+    private func open(_ selector: InstanceSelector) async throws -> (StoredInstanceFile, Part10File) {
+        guard let file = try await archive.storedFiles(selector).first else { throw DICOMwebError(.notFound, "\(selector) not found") }
+        let part10 = try Part10Reader.read(path: file.url.path, options: ReadOptions(
+            deferValuesLongerThan: 0, inflater: archive.configuration.inflater))
+        return (file, part10)
+    }
+
+    func frames(_ request: Request, _ selector: InstanceSelector, list: String) async throws -> Response {
+        let numbers = try Self.frameNumbers(list)
+        let (file, part10) = try await open(selector)
+        let index: FrameIndex
+        do {
+            index = try FrameIndex(part10)
+        } catch let error as DICOMParseError {
+            throw DICOMwebError(.badRequest, "instance \(file.sopInstanceUID) has no frames to serve: \(error.reason)")
+        }
+        if let outside = numbers.first(where: { $0 > index.numberOfFrames }) {
+            throw DICOMwebError(.notFound,
+                "frame \(outside) is out of range: instance \(file.sopInstanceUID) has \(index.numberOfFrames) frame\(index.numberOfFrames == 1 ? "" : "s")")
+        }
+        let encoding = try RetrieveNegotiation.frames(accept: request.headers[.accept], storedSyntax: file.transferSyntaxUID,
+                                                      encapsulated: index.isEncapsulated, frameCount: numbers.count)
+        return try response(pieces: numbers.map { index.frames[$0 - 1] }, encoding: encoding, file: file, range: nil,
+                            location: { "\(configuration.baseURL(for: request))/studies/\(file.studyInstanceUID)/series/\(file.seriesInstanceUID)/instances/\(file.sopInstanceUID)/frames/\(numbers[$0])" })
+    }
+
+    func bulkData(_ request: Request, _ selector: InstanceSelector, path: String) async throws -> Response {
+        let (file, part10) = try await open(selector)
+        guard let element = try Self.element(at: path, in: part10.dataSet) else {
+            throw DICOMwebError(.notFound, "instance \(file.sopInstanceUID) has no element at \(path)")
+        }
+        let range = try ByteRange(request.headers[.range])
+        switch element.value {
+        case .encapsulated:
+            // Compressed Pixel Data: its frames, each in its own part (PS3.18 §8.7.3.3.2).
+            let index = try FrameIndex(part10)
+            let encoding = try RetrieveNegotiation.frames(accept: request.headers[.accept], storedSyntax: file.transferSyntaxUID,
+                                                          encapsulated: true, frameCount: index.numberOfFrames)
+            return try response(pieces: index.frames, encoding: encoding, file: file, range: nil, location: { _ in nil })
+        case .bytes(let value):
+            let encoding = try RetrieveNegotiation.frames(accept: request.headers[.accept],
+                                                          storedSyntax: TransferSyntax.explicitVRLittleEndian.uid,
+                                                          encapsulated: false, frameCount: 1)
+            let piece: FrameIndex.Piece
+            switch value {
+            case .deferred(let reference): piece = .file(reference)
+            case .loaded(let bytes): piece = .memory(bytes)
+            }
+            return try response(pieces: [[piece]], encoding: encoding, file: file, range: range, location: { _ in nil })
+        case .sequence:
+            throw DICOMwebError(.badRequest, "\(path) is a sequence, not bulk data")
+        }
+    }
+
+    /// Finds `7FE00010` or `00540016/0/00181072` (tags and item indexes, as in our BulkDataURIs).
+    static func element(at path: String, in dataSet: DataSet) throws(DICOMwebError) -> DataElement? {
+        let steps = path.split(separator: "/")
+        var current = dataSet
+        var index = 0
+        while index < steps.count {
+            guard steps[index].count == 8, let raw = UInt32(steps[index], radix: 16) else {
+                throw DICOMwebError(.badRequest, "\"\(path)\" is not a bulk data path (tags as 8 hex digits, item indexes between)")
+            }
+            guard let element = current[Tag(rawValue: raw)] else { return nil }
+            if index == steps.count - 1 { return element }
+            guard index + 2 < steps.count, let item = Int(steps[index + 1]), case .sequence(let items) = element.value,
+                  items.indices.contains(item) else { return nil }
+            current = items[item]
+            index += 2
+        }
+        return nil
+    }
+
+    /// Frames (or one value) as multipart or a single part, streamed from the file.
+    private func response(pieces frames: [[FrameIndex.Piece]], encoding: FrameEncoding, file: StoredInstanceFile,
+                          range: ByteRange?, location: (Int) -> String?) throws -> Response {
+        let partType = "\(encoding.partType); transfer-syntax=\(encoding.transferSyntaxUID)"
+        let lengths = frames.map { $0.reduce(0) { $0 + $1.count } }
+        var headers: HTTPFields = [.crossOriginResourcePolicy: "cross-origin"]
+        // A range applies to a single value (bulk data); frames are sent whole.
+        var selected = frames.map { FramePlan(pieces: $0, window: nil) }
+        var contentRange: String?
+        if let range, frames.count == 1 {
+            guard let window = range.window(length: lengths[0]) else {
+                var error = DICOMwebError(.rangeNotSatisfiable, "the range is outside the value's \(lengths[0]) bytes")
+                error.headers[.contentRange] = "bytes */\(lengths[0])"
+                throw error
+            }
+            selected = [FramePlan(pieces: frames[0], window: window)]
+            contentRange = "bytes \(window.lowerBound)-\(window.upperBound - 1)/\(lengths[0])"
+        }
+        let path = file.url.path
+        let study = file.studyInstanceUID
+        let plans = selected
+        let partRange = contentRange
+        let archive = self.archive
+        if !encoding.multipart {
+            let plan = selected[0]
+            headers[.contentType] = partType
+            headers[.contentLength] = String(plan.length)
+            if let contentRange { headers[.contentRange] = contentRange }
+            return Response(status: contentRange == nil ? .ok : .partialContent, headers: headers,
+                            body: ResponseBody(contentLength: plan.length) { writer in
+                try await archive.withReadLease(study: study) { try await plan.write(path: path, to: &writer) }
+                try await writer.finish(nil)
+            })
+        }
+        let output = MultipartResponse()
+        headers[.contentType] = output.contentType(type: encoding.partType, transferSyntax: encoding.transferSyntaxUID)
+        let locations = selected.indices.map(location)
+        return Response(status: contentRange == nil ? .ok : .partialContent, headers: headers, body: ResponseBody { writer in
+            try await archive.withReadLease(study: study) {
+                for (index, plan) in plans.enumerated() {
+                    try await writer.write(output.partHeader(contentType: partType, length: plan.length,
+                                                             location: locations[index], contentRange: partRange))
+                    try await plan.write(path: path, to: &writer)
+                    try await writer.write(MultipartResponse.partEnd)
+                }
+                try await writer.write(output.closeDelimiter)
+            }
+            try await writer.finish(nil)
+        })
+    }
+}
+
+/// One frame (or value) to send: its pieces, optionally cut to a byte window.
+private struct FramePlan: Sendable {
+    let pieces: [FrameIndex.Piece]
+    let window: Range<Int>?
+
+    var length: Int { window?.count ?? pieces.reduce(0) { $0 + $1.count } }
+
+    func write(path: String, to writer: inout any ResponseBodyWriter) async throws {
+        var position = 0
+        let wanted = window ?? 0..<Int.max
+        for piece in pieces {
+            let span = position..<(position + piece.count)
+            position = span.upperBound
+            let overlap = span.clamped(to: wanted)
+            guard !overlap.isEmpty else { continue }
+            let local = (overlap.lowerBound - span.lowerBound)..<(overlap.upperBound - span.lowerBound)
+            switch piece {
+            case .file(let reference) where reference.swapUnit == 0:
+                try await FileStreamer.stream(URL(fileURLWithPath: path),
+                                              range: (reference.offset + local.lowerBound)..<(reference.offset + local.upperBound),
+                                              to: &writer)
+            case .file(let reference):
+                // Big endian values are swapped to little endian on load.
+                let bytes = try BulkDataReader.read(reference, from: path)
+                try await writer.write(ByteBuffer(bytes: bytes[local]))
+            case .memory(let bytes):
+                let start = bytes.startIndex
+                try await writer.write(ByteBuffer(bytes: bytes[(start + local.lowerBound)..<(start + local.upperBound)]))
+            }
+        }
+    }
+}
+
+/// A single `Range: bytes=…` (RFC 9110 §14.1.2). Several ranges are not supported: the whole
+/// value is sent then, as the RFC allows.
+struct ByteRange: Sendable {
+    let first: Int?
+    let last: Int?
+    let suffixLength: Int?
+
+    init?(_ header: String?) throws(DICOMwebError) {
+        guard let header else { return nil }
+        let text = header.trimmingOptionalWhitespace()
+        guard text.lowercased().hasPrefix("bytes=") else { return nil }
+        let spec = text.dropFirst(6)
+        if spec.contains(",") { return nil }
+        let parts = spec.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false)
+        guard parts.count == 2 else { throw DICOMwebError(.badRequest, "malformed Range header \"\(header)\"") }
+        let start = parts[0].trimmingOptionalWhitespace(), end = parts[1].trimmingOptionalWhitespace()
+        if start.isEmpty {
+            guard let n = Int(end), n > 0 else { throw DICOMwebError(.badRequest, "malformed Range header \"\(header)\"") }
+            (first, last, suffixLength) = (nil, nil, n)
+        } else {
+            guard let a = Int(start), a >= 0 else { throw DICOMwebError(.badRequest, "malformed Range header \"\(header)\"") }
+            let b = end.isEmpty ? nil : Int(end)
+            if !end.isEmpty && (b == nil || b! < a) { throw DICOMwebError(.badRequest, "malformed Range header \"\(header)\"") }
+            (first, last, suffixLength) = (a, b, nil)
+        }
+    }
+
+    /// The byte window within a value of `length` bytes, or nil when unsatisfiable.
+    func window(length: Int) -> Range<Int>? {
+        if let suffixLength {
+            return length == 0 ? nil : max(0, length - suffixLength)..<length
+        }
+        guard let first, first < length else { return nil }
+        return first..<(min(last ?? (length - 1), length - 1) + 1)
+    }
+}

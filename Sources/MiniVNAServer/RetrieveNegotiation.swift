@@ -1,0 +1,140 @@
+import DICOM
+import Foundation
+
+/// How one stored instance is sent.
+enum InstanceEncoding: Sendable, Equatable {
+    /// The stored file, byte for byte.
+    case asStored
+    /// Re-encoded as Explicit VR Little Endian (from Implicit VR, Big Endian or Deflated).
+    case explicitLittleEndian
+
+    func transferSyntaxUID(stored: String) -> String {
+        self == .asStored ? stored : TransferSyntax.explicitVRLittleEndian.uid
+    }
+}
+
+/// How frames (or encapsulated Pixel Data) are sent.
+struct FrameEncoding: Sendable, Equatable {
+    var multipart: Bool
+    /// Content-Type of each part (or of the single-part body).
+    var partType: String
+    var transferSyntaxUID: String
+}
+
+/// Content negotiation for WADO-RS retrieve (PS3.18 §8.7.3): the Accept header's media ranges
+/// are tried in order of quality; the first that every selected instance can satisfy wins.
+enum RetrieveNegotiation {
+    static let dicom = MediaType(type: "application", subtype: "dicom")
+    static let octetStream = MediaType(type: "application", subtype: "octet-stream")
+
+    /// Stored syntaxes that MiniVNA re-encodes as Explicit VR Little Endian without a codec.
+    static func convertibleToExplicitLittleEndian(_ uid: String) -> Bool {
+        [TransferSyntax.implicitVRLittleEndian.uid, TransferSyntax.explicitVRBigEndian.uid,
+         TransferSyntax.deflatedExplicitVRLittleEndian.uid, TransferSyntax.explicitVRLittleEndian.uid].contains(uid)
+    }
+
+    /// The encoding of each instance for a `transfer-syntax` parameter (`nil`: the default,
+    /// Explicit VR Little Endian), or nil when some instance cannot be sent in it.
+    static func encodings(storedSyntaxes: [String], requested: String?) -> [InstanceEncoding]? {
+        let wanted = requested ?? TransferSyntax.explicitVRLittleEndian.uid
+        if wanted == "*" { return storedSyntaxes.map { _ in .asStored } }
+        var result: [InstanceEncoding] = []
+        for stored in storedSyntaxes {
+            if stored == wanted {
+                result.append(.asStored)
+            } else if wanted == TransferSyntax.explicitVRLittleEndian.uid, convertibleToExplicitLittleEndian(stored) {
+                result.append(.explicitLittleEndian)
+            } else {
+                return nil
+            }
+        }
+        return result
+    }
+
+    /// `application/dicom` instances: multipart (or a single part when allowed and asked for).
+    static func instances(accept: String?, storedSyntaxes: [String], singlePartAllowed: Bool)
+        throws(DICOMwebError) -> (multipart: Bool, encodings: [InstanceEncoding]) {
+        for entry in AcceptEntry.parse(accept) {
+            let media = entry.mediaType
+            let requested = media.parameters["transfer-syntax"]
+            if media.essence == "multipart/related" {
+                let type = media.parameters["type"].flatMap(MediaType.init) ?? dicom
+                guard type.covers(dicom) else { continue }
+                if let encodings = encodings(storedSyntaxes: storedSyntaxes, requested: requested) { return (true, encodings) }
+            } else if media.essence == "application/dicom", singlePartAllowed {
+                if let encodings = encodings(storedSyntaxes: storedSyntaxes, requested: requested) { return (false, encodings) }
+            } else if media.covers(MediaType(type: "multipart", subtype: "related")) {
+                // */* or multipart/*: uncompressed as the default syntax, compressed as stored.
+                return (true, storedSyntaxes.map { convertibleToExplicitLittleEndian($0) && $0 != TransferSyntax.explicitVRLittleEndian.uid
+                    ? .explicitLittleEndian : .asStored })
+            }
+        }
+        let stored = Set(storedSyntaxes).sorted().joined(separator: ", ")
+        var error = DICOMwebError(.notAcceptable,
+            "cannot answer with \(accept ?? ""): the instances are stored as \(stored); available are "
+            + "multipart/related; type=\"application/dicom\" with transfer-syntax=* (as stored) or, for uncompressed "
+            + "instances, \(TransferSyntax.explicitVRLittleEndian.uid) (the default); transcoding compressed data is not supported yet")
+        error.headers[.availableMediaTypes] = "multipart/related; type=\"application/dicom\"; transfer-syntax=*"
+        throw error
+    }
+
+    /// Media type of compressed frames in a transfer syntax (PS3.18 Table 8.7.3-2), when it has one.
+    static func frameMediaType(forTransferSyntax uid: String) -> String? {
+        switch uid {
+        case "1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51", "1.2.840.10008.1.2.4.57", "1.2.840.10008.1.2.4.70":
+            return "image/jpeg"
+        case "1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81": return "image/jls"
+        case "1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91": return "image/jp2"
+        case "1.2.840.10008.1.2.4.92", "1.2.840.10008.1.2.4.93": return "image/jpx"
+        case "1.2.840.10008.1.2.4.201", "1.2.840.10008.1.2.4.202", "1.2.840.10008.1.2.4.203": return "image/jphc"
+        case "1.2.840.10008.1.2.4.110", "1.2.840.10008.1.2.4.111", "1.2.840.10008.1.2.4.112": return "image/jxl"
+        case "1.2.840.10008.1.2.5": return "image/dicom-rle"
+        default: return nil
+        }
+    }
+
+    /// Frames of one instance. Native frames are sent uncompressed (Explicit VR Little Endian
+    /// byte order, whatever the stored order); encapsulated frames as stored, in their own media
+    /// type or as application/octet-stream with their transfer syntax. A single part only for
+    /// one frame.
+    static func frames(accept: String?, storedSyntax: String, encapsulated: Bool, frameCount: Int)
+        throws(DICOMwebError) -> FrameEncoding {
+        let uncompressed = TransferSyntax.explicitVRLittleEndian.uid
+        let compressedType = encapsulated ? frameMediaType(forTransferSyntax: storedSyntax) : nil
+        for entry in AcceptEntry.parse(accept) {
+            let media = entry.mediaType
+            let requested = media.parameters["transfer-syntax"]
+            if media.essence != "multipart/related", media.covers(MediaType(type: "multipart", subtype: "related")) {
+                // */* or multipart/*: the frames as they are best sent.
+                return FrameEncoding(multipart: true, partType: compressedType ?? "application/octet-stream",
+                                     transferSyntaxUID: encapsulated ? storedSyntax : uncompressed)
+            }
+            let multipart = media.essence == "multipart/related"
+            guard multipart || frameCount == 1 else { continue }
+            let type = multipart ? (media.parameters["type"].flatMap(MediaType.init) ?? octetStream) : media
+            if !encapsulated {
+                if type.covers(octetStream), requested == nil || requested == "*" || requested == uncompressed {
+                    return FrameEncoding(multipart: multipart, partType: "application/octet-stream", transferSyntaxUID: uncompressed)
+                }
+                continue
+            }
+            if let compressedType, let want = MediaType(compressedType), type.covers(want),
+               requested == nil || requested == "*" || requested == storedSyntax {
+                return FrameEncoding(multipart: multipart, partType: compressedType, transferSyntaxUID: storedSyntax)
+            }
+            if type.covers(octetStream), requested == "*" || requested == storedSyntax {
+                return FrameEncoding(multipart: multipart, partType: "application/octet-stream", transferSyntaxUID: storedSyntax)
+            }
+        }
+        let available = encapsulated
+            ? [compressedType.map { "multipart/related; type=\"\($0)\"" },
+               "multipart/related; type=\"application/octet-stream\"; transfer-syntax=\(storedSyntax)"].compactMap { $0 }
+            : ["multipart/related; type=\"application/octet-stream\"; transfer-syntax=\(uncompressed)"]
+        var error = DICOMwebError(.notAcceptable,
+            "cannot answer with \(accept ?? ""): the frames are \(encapsulated ? "stored compressed in \(storedSyntax)" : "uncompressed")"
+            + "; available: \(available.joined(separator: ", "))\(frameCount == 1 ? " (or a single part of the same type)" : "")"
+            + (encapsulated ? "; transcoding compressed frames is not supported yet" : ""))
+        error.headers[.availableMediaTypes] = available.joined(separator: ", ")
+        throw error
+    }
+}

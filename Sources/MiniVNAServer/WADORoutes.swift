@@ -1,0 +1,142 @@
+import Archive
+import DICOM
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// WADO-RS (PS3.18 §10.4): instances as `application/dicom`, and metadata. Frames and bulk
+/// data are in `FrameRoutes`, DELETE in `DeleteRoutes`.
+struct WADORoutes: Sendable {
+    let archive: Archive
+    let configuration: ServerConfiguration
+
+    func register(on router: Router<BasicRequestContext>) {
+        let base = "\(configuration.dicomWebPath)/studies/:study"
+        router.get("\(base)") { request, context in try await retrieve(request, try Self.selector(context)) }
+        router.get("\(base)/series/:series") { request, context in try await retrieve(request, try Self.selector(context)) }
+        router.get("\(base)/series/:series/instances/:instance") { request, context in
+            try await retrieve(request, try Self.selector(context))
+        }
+        router.get("\(base)/metadata") { request, context in try await metadata(request, try Self.selector(context)) }
+        router.get("\(base)/series/:series/metadata") { request, context in try await metadata(request, try Self.selector(context)) }
+        router.get("\(base)/series/:series/instances/:instance/metadata") { request, context in
+            try await metadata(request, try Self.selector(context))
+        }
+    }
+
+    /// The study, series and instance UIDs of the path, each checked.
+    static func selector(_ context: BasicRequestContext) throws -> InstanceSelector {
+        func uid(_ name: String) throws -> String? {
+            guard let value = context.parameters.get(name) else { return nil }
+            guard UID.isValid(value) else { throw DICOMwebError(.badRequest, "\"\(value)\" in the path is not a valid UID") }
+            return value
+        }
+        return InstanceSelector(study: try uid("study")!, series: try uid("series"), instance: try uid("instance"))
+    }
+
+    // MARK: Instances
+
+    func retrieve(_ request: Request, _ selector: InstanceSelector) async throws -> Response {
+        let files = try await archive.storedFiles(selector)
+        let (multipart, encodings) = try RetrieveNegotiation.instances(
+            accept: request.headers[.accept], storedSyntaxes: files.map(\.transferSyntaxUID),
+            singlePartAllowed: selector.instance != nil)
+        let plan = Dictionary(uniqueKeysWithValues: zip(files.map(\.sopInstanceUID), encodings))
+        let archive = self.archive
+        let inflater = archive.configuration.inflater
+        var headers: HTTPFields = [.crossOriginResourcePolicy: "cross-origin"]
+
+        if !multipart, let file = files.first, let encoding = encodings.first {
+            headers[.contentType] = "application/dicom; transfer-syntax=\(encoding.transferSyntaxUID(stored: file.transferSyntaxUID))"
+            if encoding == .asStored {
+                headers[.contentLength] = String(file.size)
+                return Response(status: .ok, headers: headers, body: ResponseBody(contentLength: file.size) { writer in
+                    try await archive.withReadLease(study: selector.study) {
+                        try await FileStreamer.stream(file.url, to: &writer)
+                    }
+                    try await writer.finish(nil)
+                })
+            }
+            let bytes = try Self.explicitLittleEndian(file, inflater: inflater)
+            return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+        }
+
+        let output = MultipartResponse()
+        let syntaxes = Set(zip(files, encodings).map { $1.transferSyntaxUID(stored: $0.transferSyntaxUID) })
+        headers[.contentType] = output.contentType(type: "application/dicom", transferSyntax: syntaxes.count == 1 ? syntaxes.first : nil)
+        return Response(status: .ok, headers: headers, body: ResponseBody { writer in
+            try await archive.withReadLease(study: selector.study) {
+                // The rows again, under the lease: instances deleted since the request began are left out.
+                let current = (try? await archive.storedFiles(selector)) ?? []
+                for file in current {
+                    guard let encoding = plan[file.sopInstanceUID] else { continue }
+                    let syntax = encoding.transferSyntaxUID(stored: file.transferSyntaxUID)
+                    switch encoding {
+                    case .asStored:
+                        try await writer.write(output.partHeader(contentType: "application/dicom; transfer-syntax=\(syntax)",
+                                                                 length: file.size))
+                        try await FileStreamer.stream(file.url, to: &writer)
+                    case .explicitLittleEndian:
+                        let bytes = try Self.explicitLittleEndian(file, inflater: inflater)
+                        try await writer.write(output.partHeader(contentType: "application/dicom; transfer-syntax=\(syntax)",
+                                                                 length: bytes.count))
+                        try await writer.write(ByteBuffer(bytes: bytes))
+                    }
+                    try await writer.write(MultipartResponse.partEnd)
+                }
+                try await writer.write(output.closeDelimiter)
+            }
+            try await writer.finish(nil)
+        })
+    }
+
+    /// An instance stored as Implicit VR, Big Endian or Deflated, re-encoded as Explicit VR
+    /// Little Endian (PS3.18 §8.7.3.5.2: the default for application/dicom).
+    static func explicitLittleEndian(_ file: StoredInstanceFile, inflater: (any DeflateDecoding)?) throws -> [UInt8] {
+        let part10 = try Part10Reader.read(path: file.url.path, options: ReadOptions(inflater: inflater))
+        return try Part10Writer.write(part10.dataSet, meta: part10.fileMetaInformation,
+                                      transferSyntaxUID: TransferSyntax.explicitVRLittleEndian.uid)
+    }
+
+    // MARK: Metadata
+
+    func metadata(_ request: Request, _ selector: InstanceSelector) async throws -> Response {
+        let representation = try QIDORoutes.negotiate(request.headers[.accept])
+        let base = configuration.baseURL(for: request)
+        switch representation {
+        case .json:
+            if let tags = request.headers[.ifNoneMatch], let etag = try await archive.metadataETag(selector),
+               Self.matches(tags, etag) {
+                return Response(status: .notModified, headers: [.eTag: etag, .cacheControl: "no-cache"])
+            }
+            let document = try await archive.metadata(selector, baseURL: base)
+            return Response(status: .ok,
+                            headers: [.contentType: "application/dicom+json", .eTag: document.etag, .cacheControl: "no-cache"],
+                            body: ResponseBody(byteBuffer: ByteBuffer(bytes: document.json)))
+        case .xml:
+            let files = try await archive.storedFiles(selector)
+            let output = MultipartResponse()
+            var parts: [(contentType: String, bytes: [UInt8])] = []
+            for file in files {
+                let part10 = try Part10Reader.read(path: file.url.path, options: ReadOptions(
+                    deferValuesLongerThan: InstanceMetadata.bulkDataThreshold, inflater: archive.configuration.inflater))
+                let policy = BulkDataPolicy(threshold: InstanceMetadata.bulkDataThreshold) { path in
+                    base + InstanceMetadata.bulkDataPath(study: file.studyInstanceUID, series: file.seriesInstanceUID,
+                                                         instance: file.sopInstanceUID, element: path.description)
+                }
+                parts.append(("application/dicom+xml", Array(try DICOMXMLEncoder(bulkData: policy).encode(part10.dataSet).utf8)))
+            }
+            return Response(status: .ok, headers: [.contentType: output.contentType(type: "application/dicom+xml")],
+                            body: ResponseBody(byteBuffer: output.body(parts)))
+        }
+    }
+
+    /// `If-None-Match`: `*` or a list of (possibly weak) entity tags.
+    static func matches(_ header: String, _ etag: String) -> Bool {
+        header.split(separator: ",").contains { item in
+            let tag = item.trimmingOptionalWhitespace()
+            return tag == "*" || tag == etag || tag == "W/" + etag
+        }
+    }
+}
