@@ -83,6 +83,46 @@ public struct FileBlobStore: Sendable {
         return StagedFile(url: url, sizeAndCRC32: (bytes.count, bytes.withUnsafeBytes { CRC32.checksum($0) }))
     }
 
+    /// Copies a file into a temporary file block by block (bounded memory, whatever its size),
+    /// computing its CRC on the way, and fsyncs it.
+    public func stageCopy(of source: URL) throws -> StagedFile {
+        let input = open(source.path, O_RDONLY | O_CLOEXEC)
+        guard input >= 0 else { throw ArchiveError(.storage, "cannot open \(source.path): \(String(cString: strerror(errno)))") }
+        defer { close(input) }
+        let url = makeTemporaryURL()
+        let output = open(url.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard output >= 0 else { throw ArchiveError(.storage, "cannot create \(url.path): \(String(cString: strerror(errno)))") }
+        defer { close(output) }
+        var block = [UInt8](repeating: 0, count: 1 << 20)
+        var size = 0
+        var crc: UInt32 = 0
+        do {
+            while true {
+                let n = block.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }
+                if n < 0 && errno == EINTR { continue }
+                guard n >= 0 else { throw ArchiveError(.storage, "cannot read \(source.path): \(String(cString: strerror(errno)))") }
+                if n == 0 { break }
+                try block.withUnsafeBytes { buffer in
+                    let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<n])
+                    crc = CRC32.checksum(chunk, seed: crc)
+                    var done = 0
+                    while done < n {
+                        let w = write(output, chunk.baseAddress! + done, n - done)
+                        if w < 0 && errno == EINTR { continue }
+                        guard w > 0 else { throw ArchiveError(.storage, "cannot write \(url.path): \(String(cString: strerror(errno)))") }
+                        done += w
+                    }
+                }
+                size += n
+            }
+            guard fsync(output) == 0 else { throw ArchiveError(.storage, "fsync failed: \(String(cString: strerror(errno)))") }
+        } catch {
+            unlink(url.path)
+            throw error
+        }
+        return StagedFile(url: url, sizeAndCRC32: (size, crc))
+    }
+
     public func remove(relativePath path: String) {
         unlink(url(forRelativePath: path).path)
     }

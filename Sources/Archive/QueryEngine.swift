@@ -235,7 +235,8 @@ struct QueryPlan: Sendable {
                 let value = row.string(key) ?? ""
                 if value.utf8.contains(where: { $0 >= 0x80 }) { hasNonASCII = true }
                 ds.setStrings(attribute.tag, vr: attribute.vr,
-                              attribute.vr == .PN || attribute.vr.isSingleValuedText ? [value] : value.components(separatedBy: "\\"))
+                              attribute.vr == .PN || attribute.vr.isSingleValuedText
+                                  ? [value] : value.split(separator: "\\", omittingEmptySubsequences: false).map(String.init))
             }
         }
         if hasNonASCII { ds.setString(.specificCharacterSet, vr: .CS, "ISO_IR 192") }

@@ -44,6 +44,10 @@ public struct SpecificCharacterSet: Hashable, Sendable, CustomStringConvertible 
     public func decode(_ bytes: ArraySlice<UInt8>) -> String {
         if bytes.isEmpty { return "" }
         if !usesCodeExtensions {
+            // Fast path: UTF-8, or ASCII bytes in a set whose G0 is ASCII (not JIS X 0201's).
+            if terms.first == "ISO_IR 192" || (terms.first != "ISO_IR 13" && bytes.allSatisfy({ $0 < 0x80 })) {
+                return String(decoding: bytes, as: UTF8.self)
+            }
             let repertoire = terms.first.flatMap { Repertoire(term: $0) } ?? .ascii
             return repertoire.decode(bytes)
         }
@@ -136,6 +140,8 @@ public struct SpecificCharacterSet: Hashable, Sendable, CustomStringConvertible 
     /// Text the character set cannot hold at all is encoded as UTF-8 only when the set is UTF-8;
     /// otherwise unencodable characters become "?" (the caller should write ISO_IR 192 instead).
     public func encode(_ text: String) -> [UInt8] {
+        // ASCII is the same bytes in every G0 but JIS X 0201's (and in UTF-8).
+        if terms.first != "ISO_IR 13", text.utf8.allSatisfy({ $0 < 0x80 }) { return Array(text.utf8) }
         if !usesCodeExtensions {
             let repertoire = terms.first.flatMap { Repertoire(term: $0) } ?? .ascii
             return repertoire.encode(text)
@@ -202,7 +208,15 @@ enum Repertoire: Hashable, Sendable {
 
     /// Maps a defined term (with or without ISO 2022) to its repertoire.
     init?(term: String) {
-        let number = term.replacingOccurrences(of: "ISO 2022 IR ", with: "").replacingOccurrences(of: "ISO_IR ", with: "")
+        // Plain prefix drops: this runs for every text value encoded or decoded.
+        let number: Substring
+        if term.hasPrefix("ISO 2022 IR ") {
+            number = term.dropFirst(12)
+        } else if term.hasPrefix("ISO_IR ") {
+            number = term.dropFirst(7)
+        } else {
+            number = term[...]
+        }
         switch term {
         case "", "ISO_IR 6", "ISO 2022 IR 6": self = .ascii
         case "ISO_IR 192": self = .utf8

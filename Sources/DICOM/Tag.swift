@@ -38,14 +38,16 @@ public struct Tag: Hashable, Comparable, Sendable, CustomStringConvertible {
 
     /// `GGGGEEEE` in upper-case hex, the DICOM JSON key form.
     public var hexString: String {
-        let digits = Array("0123456789ABCDEF".utf8)
-        var bytes = [UInt8](repeating: 0, count: 8)
-        var v = rawValue
-        for i in stride(from: 7, through: 0, by: -1) {
-            bytes[i] = digits[Int(v & 0xF)]
-            v >>= 4
+        // Written in place: this runs for every element of every JSON response.
+        String(unsafeUninitializedCapacity: 8) { buffer in
+            var v = rawValue
+            for i in stride(from: 7, through: 0, by: -1) {
+                let nibble = UInt8(v & 0xF)
+                buffer[i] = nibble < 10 ? 0x30 + nibble : 0x37 + nibble
+                v >>= 4
+            }
+            return 8
         }
-        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// `(GGGG,EEEE)`, as dcmdump and the standard print tags.

@@ -79,8 +79,3 @@ enum FileStreamer {
         }
     }
 }
-
-extension HTTPField.Name {
-    /// Lets pages with COEP (`require-corp`) load binary responses from this origin.
-    static let crossOriginResourcePolicy = HTTPField.Name("Cross-Origin-Resource-Policy")!
-}

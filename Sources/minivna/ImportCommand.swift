@@ -20,8 +20,9 @@ struct ImportCommand: AsyncParsableCommand {
         var stored = 0, already = 0, failed = 0
         for path in try FileCollection.files(paths) {
             do {
-                let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
-                switch try await archive.ingest(bytes: bytes).outcome {
+                // Copied block by block into the store's tmp/ folder: any size in bounded memory.
+                let staged = try archive.store.stageCopy(of: URL(fileURLWithPath: path))
+                switch try await archive.ingest(stagedFiles: [staged])[0].get().outcome {
                 case .stored, .replaced: stored += 1
                 case .alreadyStored: already += 1
                 }

@@ -252,6 +252,30 @@ enum Fixture {
         #expect(chunked == reference)
     }
 
+    @Test func metadataArrayPutsTheBaseInFrontOfEveryBulkDataURIAndNowhereElse() {
+        let item = Array(#"{"00100010":{"vr":"PN","Value":[{"Alphabetic":"\"BulkDataURI\":\"/x"}]},"7FE00010":{"vr":"OW","BulkDataURI":"/studies/1/bulkdata/7FE00010"}}"#.utf8)
+        let joined = String(decoding: InstanceMetadata.array([item, item], baseURL: "http://h:1/dicom-web"), as: UTF8.self)
+        #expect(joined.hasPrefix("[{") && joined.hasSuffix("}]"))
+        #expect(joined.components(separatedBy: #""BulkDataURI":"http://h:1/dicom-web/studies/1/bulkdata/7FE00010""#).count == 3)
+        // A string value that merely contains the key text (escaped) is left alone.
+        #expect(joined.components(separatedBy: #"\"BulkDataURI\":\"/x"#).count == 3)
+    }
+
+    @Test func deleteRemovesRowsAtOnceAndFilesOnlyAfterReadersFinish() async throws {
+        let t = try TemporaryArchive()
+        _ = try await t.archive.ingest(bytes: try Fixture.instance(sop: "2.25.1"))
+        let file = try #require(try await t.archive.storedFiles(InstanceSelector(study: "2.25.100")).first)
+        await t.archive.leases.acquire(study: "2.25.100")
+        try await t.archive.delete(InstanceSelector(study: "2.25.100"))
+        #expect(try t.archive.index.counts() == (0, 0, 0))
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(FileManager.default.fileExists(atPath: file.url.path))   // a reader still streams it
+        await t.archive.leases.release(study: "2.25.100")
+        for _ in 0..<100 where FileManager.default.fileExists(atPath: file.url.path) { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(!FileManager.default.fileExists(atPath: file.url.path))
+        #expect(try t.archive.verify().isClean)
+    }
+
     @Test func journalKeepsOnlyTheLastTransactionForRecoveryAndRestartsWhenLarge() throws {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("journal-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: url) }
