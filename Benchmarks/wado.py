@@ -1,0 +1,254 @@
+#!/usr/bin/env python3
+"""WADO-RS: study metadata latency, instance retrieve MB/s and frame latency, MiniVNA vs Orthanc.
+
+The retrieve side of Benchmarks/stow_qido.py (it reuses that script's server start-up), run by
+hand from the repository root after a release build (not part of CI):
+
+    swift build -c release --product minivna
+    python3 Benchmarks/wado.py [--skip-orthanc] [--minivna PATH] [--runs N]
+
+What it does, in one run:
+  1. Generates (once; cached in Benchmarks/.corpus-wado/, gitignored) with pydicom:
+     a 100-instance and a 2,000-instance study (64x64 16-bit CT slices, realistic headers),
+     a study of 8 multi-frame instances of 512x512x64 16-bit frames (32 MiB each, uncompressed),
+     and one 512x512 CT slice.
+  2. For each server, on a fresh data folder: stores everything through STOW-RS (50 per request),
+     then measures over one keep-alive http.client connection:
+       - GET /studies/{s}/metadata for the 100- and 2,000-instance studies (p50/p95 ms);
+       - GET of each 32 MiB instance with transfer-syntax=* (MB/s: bytes / wall time, 3 rounds),
+         and of the whole 256 MiB study in one request;
+       - GET .../frames/1 of the 512x512 slice and .../frames/33 of a multi-frame instance with
+         Accept: multipart/related; type="application/octet-stream"; transfer-syntax=* (p50/p95 ms).
+     Every answer is checked (status 200, expected size or instance count).
+  3. Prints a table with ratios and the targets: study metadata >= 5x faster than Orthanc;
+     instance retrieve >= 1 GB/s on loopback.
+
+Exit 0 whether targets are met or not; 2 if a binary is missing; 1 on errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import urllib.parse
+from pathlib import Path
+
+import numpy as np
+import pydicom
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import stow_qido as sq  # noqa: E402  (server start-up and shutdown helpers)
+
+CORPUS = HERE / ".corpus-wado"
+VERSION = 1
+DICOM_ANY = 'multipart/related; type="application/dicom"; transfer-syntax=*'
+OCTETS_ANY = 'multipart/related; type="application/octet-stream"; transfer-syntax=*'
+
+
+def instance(study, series, number, rows, columns, frames=1, modality="CT"):
+    ds = Dataset()
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.2" if frames == 1 else "1.2.840.10008.5.1.4.1.1.7.3"
+    ds.SOPInstanceUID = generate_uid()
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = ds.SOPClassUID, ds.SOPInstanceUID
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta = meta
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
+    ds.StudyDate = ds.SeriesDate = ds.ContentDate = "20240301"
+    ds.StudyTime = ds.SeriesTime = "101500"
+    ds.AccessionNumber, ds.Modality, ds.Manufacturer = "WADO1", modality, "WADOBENCH"
+    ds.ReferringPhysicianName, ds.StudyDescription, ds.SeriesDescription = "Ref^Doc", "BENCH STUDY", "BENCH SERIES"
+    ds.PatientName, ds.PatientID, ds.PatientBirthDate, ds.PatientSex = "Bench^Wado", "WADO-1", "19700101", "O"
+    ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.StudyID = study, series, "1"
+    ds.SeriesNumber, ds.InstanceNumber = 1, number
+    ds.SliceThickness, ds.PixelSpacing = "1.0", ["0.7", "0.7"]
+    ds.ImagePositionPatient = ["0", "0", str(number)]
+    ds.ImageOrientationPatient = ["1", "0", "0", "0", "1", "0"]
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.Rows, ds.Columns = rows, columns
+    if frames > 1:
+        ds.NumberOfFrames = frames
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    ds.RescaleIntercept, ds.RescaleSlope, ds.WindowCenter, ds.WindowWidth = "-1024", "1", "40", "400"
+    rng = np.random.default_rng(number)
+    ds.PixelData = rng.integers(0, 4096, size=rows * columns * frames, dtype=np.uint16).tobytes()
+    return ds
+
+
+def ensure_corpus() -> dict:
+    manifest = CORPUS / "manifest.json"
+    if manifest.exists() and json.loads(manifest.read_text()).get("version") == VERSION:
+        return json.loads(manifest.read_text())
+    shutil.rmtree(CORPUS, ignore_errors=True)
+    CORPUS.mkdir(parents=True)
+    info: dict = {"version": VERSION}
+    print("generating the WADO corpus ...", flush=True)
+    for label, count, rows, frames in (("small", 100, 64, 1), ("large", 2000, 64, 1), ("bulk", 8, 512, 64),
+                                       ("slice", 1, 512, 1)):
+        study, series = generate_uid(), generate_uid()
+        folder = CORPUS / label
+        folder.mkdir()
+        sops = []
+        for n in range(count):
+            ds = instance(study, series, n + 1, rows, rows, frames)
+            ds.save_as(folder / f"{n:05d}.dcm", enforce_file_format=True)
+            sops.append(ds.SOPInstanceUID)
+        info[label] = {"study": study, "series": series, "sops": sops, "count": count}
+    manifest.write_text(json.dumps(info))
+    return info
+
+
+class Client:
+    """One keep-alive connection; reads bodies into a reusable buffer."""
+
+    def __init__(self, base: str):
+        url = urllib.parse.urlsplit(base)
+        self.path = url.path
+        self.connection = http.client.HTTPConnection(url.hostname, url.port, timeout=600)
+        self.buffer = bytearray(4 << 20)
+
+    def get(self, path: str, accept: str, keep: bool = False) -> tuple[int, int, bytes]:
+        self.connection.request("GET", self.path + path, headers={"Accept": accept})
+        response = self.connection.getresponse()
+        if keep or response.status != 200:
+            body = response.read()
+            return response.status, len(body), body
+        total = 0
+        view = memoryview(self.buffer)
+        while True:
+            n = response.readinto(view)
+            if not n:
+                break
+            total += n
+        return response.status, total, b""
+
+    def post(self, path: str, body: bytes, content_type: str) -> int:
+        self.connection.request("POST", self.path + path, body=body,
+                                headers={"Content-Type": content_type, "Accept": "application/dicom+json",
+                                         "Content-Length": str(len(body))})
+        response = self.connection.getresponse()
+        response.read()
+        return response.status
+
+
+def timed(runs: int, call) -> list[float]:
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        call()
+        times.append((time.perf_counter() - t0) * 1000)
+    return times
+
+
+def p(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+def bench(server: sq.Server, corpus: dict, runs: int) -> dict:
+    client = Client(server.base)
+    for label in ("small", "large", "bulk", "slice"):
+        files = sorted((CORPUS / label).glob("*.dcm"))
+        for i in range(0, len(files), 50):
+            status = client.post("/studies", sq.multipart_body(files[i:i + 50]), sq.STOW_HEADERS["Content-Type"])
+            if status != 200:
+                raise RuntimeError(f"{server.name}: STOW of {label} answered {status}")
+    out: dict = {}
+    for label in ("small", "large"):
+        study = corpus[label]["study"]
+        status, _, body = client.get(f"/studies/{study}/metadata", "application/dicom+json", keep=True)
+        if status != 200 or len(json.loads(body)) != corpus[label]["count"]:
+            raise RuntimeError(f"{server.name}: metadata of the {label} study: HTTP {status}")
+        n = runs if label == "small" else max(5, runs // 5)
+        times = timed(n, lambda: client.get(f"/studies/{study}/metadata", "application/dicom+json"))
+        out[f"metadata {corpus[label]['count']} p50"] = statistics.median(times)
+        out[f"metadata {corpus[label]['count']} p95"] = p(times, 95)
+    bulk = corpus["bulk"]
+    sizes = {sop: (CORPUS / "bulk" / f"{i:05d}.dcm").stat().st_size for i, sop in enumerate(bulk["sops"])}
+    received = 0
+    t0 = time.perf_counter()
+    for _ in range(3):
+        for sop in bulk["sops"]:
+            status, n, _ = client.get(f"/studies/{bulk['study']}/series/{bulk['series']}/instances/{sop}", DICOM_ANY)
+            if status != 200 or n < sizes[sop]:
+                raise RuntimeError(f"{server.name}: instance retrieve: HTTP {status}, {n} bytes")
+            received += n
+    out["instance retrieve MB/s"] = received / (time.perf_counter() - t0) / 1e6
+    t0 = time.perf_counter()
+    status, n, _ = client.get(f"/studies/{bulk['study']}", DICOM_ANY)
+    if status != 200 or n < sum(sizes.values()):
+        raise RuntimeError(f"{server.name}: study retrieve: HTTP {status}, {n} bytes")
+    out["study retrieve MB/s"] = n / (time.perf_counter() - t0) / 1e6
+    single = corpus["slice"]
+    for label, path in (("frame of a 512x512 slice", f"/studies/{single['study']}/series/{single['series']}/instances/"
+                                                     f"{single['sops'][0]}/frames/1"),
+                        ("frame 33 of a 64-frame instance", f"/studies/{bulk['study']}/series/{bulk['series']}/instances/"
+                                                            f"{bulk['sops'][0]}/frames/33")):
+        status, n, _ = client.get(path, OCTETS_ANY)
+        if status != 200 or n < 512 * 512 * 2:
+            raise RuntimeError(f"{server.name}: {label}: HTTP {status}, {n} bytes")
+        times = timed(runs, lambda: client.get(path, OCTETS_ANY))
+        out[f"{label} p50"] = statistics.median(times)
+        out[f"{label} p95"] = p(times, 95)
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--skip-orthanc", action="store_true")
+    parser.add_argument("--minivna", default=str(sq.REPO / ".build" / "release" / "minivna"))
+    parser.add_argument("--runs", type=int, default=100)
+    args = parser.parse_args()
+    binary = Path(args.minivna)
+    if not binary.exists():
+        print(f"MiniVNA binary not found: {binary}", file=sys.stderr)
+        return 2
+    corpus = ensure_corpus()
+    results: dict[str, dict] = {}
+    root = Path(tempfile.mkdtemp(prefix="wado-bench-"))
+    try:
+        for kind in ["MiniVNA"] + ([] if args.skip_orthanc else ["Orthanc"]):
+            data = root / kind.lower()
+            data.mkdir()
+            server = (sq.start_minivna(binary, data, root / f"{kind}.log") if kind == "MiniVNA"
+                      else sq.start_orthanc(data, root / f"{kind}.log"))
+            print(f"{kind}: {server.base}", flush=True)
+            try:
+                results[kind] = bench(server, corpus, args.runs)
+            finally:
+                server.stop()
+    finally:
+        sq.cleanup_children()
+        shutil.rmtree(root, ignore_errors=True)
+    mini, orth = results["MiniVNA"], results.get("Orthanc", {})
+    print(f"\n{'metric':40} {'MiniVNA':>10} {'Orthanc':>10} {'ratio':>7}  target")
+    for key, value in mini.items():
+        other = orth.get(key)
+        faster_is_higher = "MB/s" in key
+        ratio = (value / other if faster_is_higher else other / value) if other else None
+        target = ""
+        if key.startswith("metadata") and key.endswith("p50") and ratio is not None:
+            target = f">=5x {'PASS' if ratio >= 5 else 'MISS'}"
+        if key == "instance retrieve MB/s":
+            target = f">=1000 MB/s {'PASS' if value >= 1000 else 'MISS'}"
+        print(f"{key:40} {value:10.2f} {other if other is not None else float('nan'):10.2f} "
+              f"{ratio if ratio is not None else float('nan'):7.2f}  {target}")
+    print("ratio > 1 = MiniVNA better (time: Orthanc/MiniVNA; MB/s: MiniVNA/Orthanc)")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sq.cleanup_children()
+        sys.exit(130)
