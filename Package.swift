@@ -34,9 +34,14 @@ let package = Package(
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Logging", package: "swift-log"),
         ]),
-        // The HTTP server: DICOMweb routes, content negotiation, multipart streaming, errors, CORS.
+        // FHIR R4 subset: archive rows -> resources, search, Bundles, Observations in the archive's database. No HTTP.
+        .target(name: "FHIR", dependencies: [
+            "DICOM", "Archive",
+            .product(name: "GRDB", package: "GRDB.swift"),
+        ]),
+        // The HTTP server: DICOMweb and FHIR routes, content negotiation, multipart streaming, errors, CORS.
         .target(name: "MiniVNAServer", dependencies: [
-            "DICOM", "Archive", "Imaging",
+            "DICOM", "Archive", "Imaging", "FHIR",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
@@ -55,6 +60,7 @@ let package = Package(
         .testTarget(name: "DICOMTests", dependencies: ["DICOM", "Imaging"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "DICOM"]),
         .testTarget(name: "ArchiveTests", dependencies: ["Archive", "DICOM"]),
+        .testTarget(name: "FHIRTests", dependencies: ["FHIR", "Archive", "DICOM"]),
         .testTarget(name: "MiniVNAServerTests", dependencies: [
             "MiniVNAServer", "Archive", "DICOM",
             .product(name: "HummingbirdTesting", package: "hummingbird"),

@@ -6,7 +6,7 @@ import GRDB
 /// QIDO needs as indexed columns and the study/series counts maintained on ingest.
 /// It is derived data: `Archive.reindex()` rebuilds it from the files alone.
 public final class ArchiveIndex: Sendable {
-    let pool: DatabasePool
+    public let pool: DatabasePool
 
     public init(path: String) throws {
         var configuration = Configuration()
@@ -144,6 +144,16 @@ public final class ArchiveIndex: Sendable {
                 CREATE INDEX instance_path ON instance(path);
                 """)
         }
+        migrator.registerMigration("v5 stable patient keys") { db in
+            // The public id of a patient (FHIR Patient.id): derived from the identifying values
+            // only, so it survives restarts and reindexing.
+            try db.execute(sql: "ALTER TABLE patient ADD COLUMN patientKey TEXT NOT NULL DEFAULT ''")
+            for row in try Row.fetchAll(db, sql: "SELECT id, patientID, patientName FROM patient") {
+                try db.execute(sql: "UPDATE patient SET patientKey = ? WHERE id = ?",
+                               arguments: [PatientKey.make(patientID: row[1], patientName: row[2]), row[0] as Int64])
+            }
+            try db.execute(sql: "CREATE INDEX patient_patientKey ON patient(patientKey)")
+        }
         return migrator
     }
 
@@ -191,9 +201,10 @@ public final class ArchiveIndex: Sendable {
         if replacing { try delete(sopInstanceUID: a.sopInstanceUID, db) }
 
         try db.cachedStatement(sql: """
-            INSERT INTO patient (patientID, patientName, patientBirthDate, patientSex) VALUES (?, ?, ?, ?)
+            INSERT INTO patient (patientID, patientName, patientBirthDate, patientSex, patientKey) VALUES (?, ?, ?, ?, ?)
             ON CONFLICT (patientID, patientName) DO NOTHING
-            """).execute(arguments: [a.patientID, a.patientName, a.patientBirthDate, a.patientSex])
+            """).execute(arguments: [a.patientID, a.patientName, a.patientBirthDate, a.patientSex,
+                                     PatientKey.make(patientID: a.patientID, patientName: a.patientName)])
         let patientRowID = try Int64.fetchOne(db.cachedStatement(sql:
             "SELECT id FROM patient WHERE patientID = ? AND patientName = ?"), arguments: [a.patientID, a.patientName])!
 

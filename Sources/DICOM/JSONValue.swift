@@ -2,7 +2,7 @@
 ///
 /// Why not JSONSerialization: on Linux it rounds some doubles (221.36400640010834 comes back as
 /// …825), and DICOM needs the literal anyway: a DS value "1.50" must stay "1.50".
-enum JSONValue: Equatable {
+public enum JSONValue: Equatable, Sendable {
     case null
     case bool(Bool)
     case number(String)
@@ -10,7 +10,7 @@ enum JSONValue: Equatable {
     case array([JSONValue])
     case object([String: JSONValue])
 
-    static func parse(_ bytes: [UInt8], maximumDepth: Int = 256) throws -> JSONValue {
+    public static func parse(_ bytes: [UInt8], maximumDepth: Int = 256) throws -> JSONValue {
         var parser = JSONParser(bytes: bytes, maximumDepth: maximumDepth)
         parser.skipWhitespace()
         let value = try parser.parseValue(depth: 0)

@@ -1,4 +1,5 @@
 import Archive
+import FHIR
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -41,9 +42,10 @@ public func buildRouter(_ configuration: ServerConfiguration, archive: Archive) 
     }
     router.add(middleware: CORSMiddleware(
         allowOrigin: origins == ["*"] ? .all : .originBased,
-        allowHeaders: [.accept, .authorization, .contentType, .origin, .init("X-Requested-With")!],
-        allowMethods: [.get, .post, .delete, .options, .head],
-        exposedHeaders: ["Warning", "Content-Type", "Content-Length", "Location", "ETag", "Content-Range", "Content-Location"]
+        allowHeaders: [.accept, .authorization, .contentType, .origin, .ifMatch, .ifNoneMatch, .prefer, .init("X-Requested-With")!],
+        allowMethods: [.get, .post, .put, .delete, .options, .head],
+        exposedHeaders: ["Warning", "Content-Type", "Content-Length", "Location", "ETag", "Content-Range", "Content-Location",
+                         "Last-Modified"]
     ))
     router.add(middleware: DICOMwebErrorMiddleware())
     STOWRoutes(archive: archive, configuration: configuration).register(on: router)
@@ -51,6 +53,11 @@ public func buildRouter(_ configuration: ServerConfiguration, archive: Archive) 
     WADORoutes(archive: archive, configuration: configuration).register(on: router)
     FrameRoutes(archive: archive, configuration: configuration).register(on: router)
     DeleteRoutes(archive: archive, configuration: configuration).register(on: router)
+    do {
+        FHIRRoutes(service: try FHIRService(archive: archive), configuration: configuration).register(on: router)
+    } catch {
+        Logger(label: "minivna").error("FHIR is unavailable: \(error)")
+    }
     return router
 }
 

@@ -95,6 +95,8 @@ extension HTTPField.Name {
     /// `Warning` (RFC 7234 §5.5): PS3.18 §8.3.4 uses it for results cut short and instance failures.
     static let warning = HTTPField.Name("Warning")!
     static let availableMediaTypes = HTTPField.Name("Available-Media-Types")!
+    /// `Prefer` (RFC 7240): FHIR's `handling=strict|lenient` for unknown search parameters.
+    static let prefer = HTTPField.Name("Prefer")!
 }
 
 extension StringProtocol {

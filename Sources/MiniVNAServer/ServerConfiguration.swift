@@ -36,7 +36,12 @@ public struct ServerConfiguration: Sendable {
 
     /// `http://host:port/dicom-web` as the client sees it.
     func baseURL(for request: Request) -> String {
-        if let publicBaseURL { return publicBaseURL.trimmingSuffix("/") + dicomWebPath }
+        origin(for: request) + dicomWebPath
+    }
+
+    /// `http://host:port` as the client sees it (DICOMweb and FHIR hang off it).
+    func origin(for request: Request) -> String {
+        if let publicBaseURL { return publicBaseURL.trimmingSuffix("/") }
         var authority = request.head.authority ?? "\(self.host):\(port)"
         // dicomweb-client sends `Host: 127.0.0.1` without the port it connected to. For this
         // server's own name or a loopback name, a missing port is the one it listens on; other
@@ -47,7 +52,7 @@ public struct ServerConfiguration: Sendable {
                 authority += ":\(actual)"
             }
         }
-        return "http://\(authority)\(dicomWebPath)"
+        return "http://\(authority)"
     }
 
     static func hasPort(_ authority: String) -> Bool {

@@ -1,0 +1,155 @@
+import Archive
+import DICOM
+import FHIR
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// FHIR R4 at `/fhir` (JSON only): the routes map HTTP onto `FHIRService`; every failure becomes
+/// an OperationOutcome here, with its status, never a DICOMweb error body.
+struct FHIRRoutes: Sendable {
+    let service: FHIRService
+    let configuration: ServerConfiguration
+    static let maximumBody = 1 << 20
+
+    func register(on router: Router<BasicRequestContext>) {
+        router.get("/fhir/metadata") { request, _ in
+            await respond(request) { urls in (.ok, CapabilityStatement.make(fhirBase: urls.fhirBase), [:]) }
+        }
+        router.get("/fhir/:type") { request, context in
+            await respond(request) { urls in
+                let query = try Self.searchQuery(request)
+                return (.ok, try await service.search(type: try context.parameters.require("type"), query: query, urls: urls), [:])
+            }
+        }
+        router.get("/fhir/:type/:id") { request, context in
+            await respond(request) { urls in
+                let type = try context.parameters.require("type"), id = try context.parameters.require("id")
+                let resource = try await service.read(type: type, id: id, urls: urls)
+                return (.ok, resource, Self.versionHeaders(resource))
+            }
+        }
+        router.post("/fhir/:type") { request, context in
+            await respond(request) { urls in
+                try Self.requireObservation(try context.parameters.require("type"))
+                let stored = try await service.createObservation(try await Self.body(request))
+                var headers = Self.versionHeaders(stored.resource)
+                headers[.location] = "\(urls.fhirBase)/Observation/\(stored.id)/_history/\(stored.versionId)"
+                return (.created, stored.resource, headers)
+            }
+        }
+        router.put("/fhir/:type/:id") { request, context in
+            await respond(request) { _ in
+                try Self.requireObservation(try context.parameters.require("type"))
+                let stored = try await service.updateObservation(id: try context.parameters.require("id"), try await Self.body(request),
+                                                                 ifMatch: try Self.ifMatch(request.headers[.ifMatch]))
+                return (.ok, stored.resource, Self.versionHeaders(stored.resource))
+            }
+        }
+        router.delete("/fhir/:type/:id") { request, context in
+            await respond(request) { _ in
+                try Self.requireObservation(try context.parameters.require("type"))
+                try await service.deleteObservation(id: try context.parameters.require("id"))
+                return (.noContent, nil, [:])
+            }
+        }
+    }
+
+    /// Runs a handler; JSON out, every error as an OperationOutcome.
+    private func respond(_ request: Request,
+                         _ handler: (FHIRService.URLs) async throws -> (HTTPResponse.Status, JSONValue?, HTTPFields)) async -> Response {
+        let origin = configuration.origin(for: request)
+        let urls = FHIRService.URLs(fhirBase: origin + "/fhir", dicomWebBase: origin + configuration.dicomWebPath)
+        do {
+            try Self.checkAcceptsJSON(request)
+            let (status, resource, extra) = try await handler(urls)
+            var headers = extra
+            guard let resource else { return Response(status: status, headers: headers) }
+            headers[.contentType] = "application/fhir+json; charset=utf-8"
+            return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: resource.serialized())))
+        } catch {
+            let failure = Self.fhirError(error)
+            return Response(status: HTTPResponse.Status(code: failure.status.rawValue),
+                            headers: [.contentType: "application/fhir+json; charset=utf-8"],
+                            body: ResponseBody(byteBuffer: ByteBuffer(string: failure.operationOutcome.serialized())))
+        }
+    }
+
+    static func fhirError(_ error: any Error) -> FHIRError {
+        switch error {
+        case let error as FHIRError: return error
+        case let error as ArchiveError where error.code == .notFound: return FHIRError(.notFound, "not-found", error.reason)
+        case let error as DICOMwebError:
+            let status: FHIRError.Status = switch error.kind {
+            case .notFound: .notFound
+            case .notAcceptable: .notAcceptable
+            case .unsupportedMediaType: .unsupportedMediaType
+            case .payloadTooLarge, .badRequest, .rangeNotSatisfiable: .badRequest
+            case .conflict: .conflict
+            case .serverError: .serverError
+            }
+            return FHIRError(status, status == .serverError ? "exception" : "invalid", error.reason)
+        default: return FHIRError(.serverError, "exception", "internal error: \(error)")
+        }
+    }
+
+    /// JSON only: `_format` json / application/fhir+json / application/json, or an Accept that allows it.
+    static func checkAcceptsJSON(_ request: Request) throws {
+        let parameters = try QueryString.parameters(request.uri.query)
+        if let format = parameters.last(where: { $0.0 == "_format" })?.1 {
+            guard ["json", "application/fhir+json", "application/json"].contains(format.lowercased()) else {
+                throw FHIRError(.notAcceptable, "not-supported", "_format=\(format) is not supported: MiniVNA answers FHIR in JSON only")
+            }
+            return
+        }
+        let entries = AcceptEntry.parse(request.headers[.accept])
+        let json = ["application/fhir+json", "application/json"].compactMap(MediaType.init)
+        guard entries.contains(where: { entry in json.contains { entry.mediaType.covers($0) } }) else {
+            throw FHIRError(.notAcceptable, "not-supported",
+                            "cannot answer with \(request.headers[.accept] ?? ""): MiniVNA answers FHIR in application/fhir+json only")
+        }
+    }
+
+    static func requireObservation(_ type: String) throws {
+        guard type == "Observation" else {
+            throw FHIRError(type == "ImagingStudy" || type == "Patient" || type == "Endpoint" ? .badRequest : .notFound, "not-supported",
+                            "\(type) is read-only here: ImagingStudy, Patient and Endpoint are derived from the DICOM archive")
+        }
+    }
+
+    static func body(_ request: Request) async throws -> [UInt8] {
+        let type = request.headers[.contentType].flatMap(MediaType.init)?.essence
+        guard type == "application/fhir+json" || type == "application/json" else {
+            throw FHIRError(.unsupportedMediaType, "not-supported",
+                            "Content-Type \(request.headers[.contentType] ?? "(none)") is not supported: send application/fhir+json")
+        }
+        do {
+            return Array(try await request.body.collect(upTo: maximumBody).readableBytesView)
+        } catch {
+            throw FHIRError(.badRequest, "too-costly", "the body is larger than \(maximumBody) bytes")
+        }
+    }
+
+    /// `W/"3"` or `"3"` → 3.
+    static func ifMatch(_ header: String?) throws -> Int? {
+        guard let header else { return nil }
+        let digits = header.trimmingOptionalWhitespace().replacingOccurrences(of: "W/", with: "").trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+        guard let version = Int(digits) else { throw FHIRError(.badRequest, "invalid", "If-Match \(header) is not a version ETag like W/\"1\"") }
+        return version
+    }
+
+    static func versionHeaders(_ resource: JSONValue) -> HTTPFields {
+        guard let version = resource["meta"]?["versionId"]?.stringValue else { return [:] }
+        var headers: HTTPFields = [.eTag: "W/\"\(version)\""]
+        if let updated = resource["meta"]?["lastUpdated"]?.stringValue { headers[.lastModified] = updated }
+        return headers
+    }
+
+    /// The search parameters (percent-decoded) and the Prefer handling.
+    static func searchQuery(_ request: Request) throws -> SearchQuery {
+        let parameters = try QueryString.parameters(request.uri.query).map { (name: $0.0, value: $0.1) }
+        let prefer = request.headers[.prefer]?.lowercased() ?? ""
+        return SearchQuery(parameters: parameters, strict: prefer.contains("handling=strict"))
+    }
+}
