@@ -3,8 +3,11 @@ import Foundation
 
 /// One file per instance under `root/files`, written atomically: temp file, fsync, rename,
 /// fsync of the directory — so an instance the index knows about is always whole on disk, even
-/// if the process is killed right after. Files fan out by a hash of the SOP Instance UID
-/// (`files/ab/cd/<uid>.dcm`) so no folder grows huge.
+/// if the process is killed right after. Files fan out by a hash of the SOP Instance UID over
+/// 4,096 folders (`files/abc/<uid>.dcm`: ~250 files each at a million instances) so no folder
+/// grows huge. The folders are made once, when the store is first opened, so that no ingest pays
+/// for a mkdir (with a 65,536-folder two-level layout nearly every instance of a young archive
+/// did). Earlier layouts keep working: the index stores each file's path.
 public struct FileBlobStore: Sendable {
     public let root: URL
     public var filesDirectory: URL { root.appendingPathComponent("files", isDirectory: true) }
@@ -18,6 +21,25 @@ public struct FileBlobStore: Sendable {
         } catch {
             throw ArchiveError(.storage, "cannot create the data folder \(root.path): \(error.localizedDescription)")
         }
+        try createFanOutFolders()
+    }
+
+    static let fanOutMarker = ".fan-out-4096"
+
+    /// The 4,096 hash folders, made once (a marker file says they exist).
+    private func createFanOutFolders() throws {
+        let marker = filesDirectory.appendingPathComponent(Self.fanOutMarker)
+        guard !FileManager.default.fileExists(atPath: marker.path) else { return }
+        for n in 0..<4096 {
+            let folder = filesDirectory.appendingPathComponent(String(n, radix: 16).leftPadded(to: 3))
+            guard mkdir(folder.path, 0o755) == 0 || errno == EEXIST else {
+                throw ArchiveError(.storage, "cannot create \(folder.path): \(String(cString: strerror(errno)))")
+            }
+        }
+        try Self.fsyncDirectory(filesDirectory)
+        guard FileManager.default.createFile(atPath: marker.path, contents: Data()) else {
+            throw ArchiveError(.storage, "cannot create \(marker.path)")
+        }
     }
 
     /// Relative path of an instance's file (stable: derived from the UID only).
@@ -28,7 +50,7 @@ public struct FileBlobStore: Sendable {
             hash &*= 0x0000_0100_0000_01B3
         }
         let hex = String(hash, radix: 16).leftPadded(to: 16)
-        return "\(hex.prefix(2))/\(hex.dropFirst(2).prefix(2))/\(uid).dcm"
+        return "\(hex.prefix(3))/\(uid).dcm"
     }
 
     public func url(forRelativePath path: String) -> URL {
