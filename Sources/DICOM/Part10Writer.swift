@@ -16,14 +16,21 @@ public enum Part10Writer {
         load: ((BulkDataReference) throws -> [UInt8])? = nil
     ) throws -> [UInt8] {
         let syntaxUID = transferSyntaxUID ?? defaultTransferSyntax(for: dataSet).uid
-        if let syntax = TransferSyntax(uid: syntaxUID), !syntax.isExplicitVR || syntax.isBigEndian || syntax.isDeflated {
-            throw DICOMParseError(.invalidValue, "the writer encodes Explicit VR Little Endian datasets only, not \(syntax.name)")
+        let implicit = syntaxUID == TransferSyntax.implicitVRLittleEndian.uid
+        if let syntax = TransferSyntax(uid: syntaxUID), !implicit, !syntax.isExplicitVR || syntax.isBigEndian || syntax.isDeflated {
+            throw DICOMParseError(.invalidValue,
+                "the writer encodes Explicit or Implicit VR Little Endian datasets only, not \(syntax.name)")
         }
         var writer = ByteWriter(load: load)
         writer.bytes.append(contentsOf: [UInt8](repeating: 0, count: 128))
         writer.bytes.append(contentsOf: Array("DICM".utf8))
         try writer.writeMeta(buildMeta(for: dataSet, meta: meta, transferSyntaxUID: syntaxUID))
+        writer.explicitVR = !implicit   // the file meta group is always explicit (PS3.10 §7.1)
         for element in dataSet.elements where element.tag.group != 0x0002 {
+            if implicit, case .encapsulated = element.value {
+                throw DICOMParseError(.invalidValue, "encapsulated Pixel Data cannot be written in Implicit VR Little Endian",
+                                      tag: element.tag)
+            }
             try writer.write(element)
         }
         return writer.bytes
@@ -61,10 +68,13 @@ public enum Part10Writer {
     }
 }
 
-/// Appends little-endian explicit-VR encodings to a byte array.
+/// Appends little-endian encodings (explicit VR, or implicit VR for Implicit VR Little Endian
+/// datasets) to a byte array.
 struct ByteWriter {
     var bytes: [UInt8] = []
     let load: ((BulkDataReference) throws -> [UInt8])?
+    /// False: no VR field, 32-bit lengths everywhere (PS3.5 §7.1.3).
+    var explicitVR = true
 
     init(load: ((BulkDataReference) throws -> [UInt8])?) {
         self.load = load
@@ -91,8 +101,10 @@ struct ByteWriter {
         switch element.value {
         case .sequence(let items):
             tag(element.tag)
-            bytes.append(contentsOf: Array("SQ".utf8))
-            u16(0)
+            if explicitVR {
+                bytes.append(contentsOf: Array("SQ".utf8))
+                u16(0)
+            }
             u32(0xFFFF_FFFF)
             for item in items {
                 tag(.item)
@@ -124,6 +136,11 @@ struct ByteWriter {
                 throw DICOMParseError(.invalidLength, "value too long for DICOM (\(value.count) bytes)", tag: element.tag)
             }
             tag(element.tag)
+            guard explicitVR else {
+                u32(UInt32(value.count))
+                bytes.append(contentsOf: value)
+                return
+            }
             bytes.append(contentsOf: Array(vr.rawValue.utf8))
             if vr.hasLongExplicitLength {
                 u16(0)

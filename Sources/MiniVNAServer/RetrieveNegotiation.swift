@@ -5,11 +5,16 @@ import Foundation
 enum InstanceEncoding: Sendable, Equatable {
     /// The stored file, byte for byte.
     case asStored
-    /// Re-encoded as Explicit VR Little Endian (from Implicit VR, Big Endian or Deflated).
-    case explicitLittleEndian
+    /// Re-encoded, from an uncompressed syntax, as Explicit or Implicit VR Little Endian.
+    case reencoded(String)
+
+    static let explicitLittleEndian = InstanceEncoding.reencoded(TransferSyntax.explicitVRLittleEndian.uid)
 
     func transferSyntaxUID(stored: String) -> String {
-        self == .asStored ? stored : TransferSyntax.explicitVRLittleEndian.uid
+        switch self {
+        case .asStored: return stored
+        case .reencoded(let uid): return uid
+        }
     }
 }
 
@@ -27,11 +32,15 @@ enum RetrieveNegotiation {
     static let dicom = MediaType(type: "application", subtype: "dicom")
     static let octetStream = MediaType(type: "application", subtype: "octet-stream")
 
-    /// Stored syntaxes that MiniVNA re-encodes as Explicit VR Little Endian without a codec.
-    static func convertibleToExplicitLittleEndian(_ uid: String) -> Bool {
-        [TransferSyntax.implicitVRLittleEndian.uid, TransferSyntax.explicitVRBigEndian.uid,
-         TransferSyntax.deflatedExplicitVRLittleEndian.uid, TransferSyntax.explicitVRLittleEndian.uid].contains(uid)
-    }
+    /// Uncompressed syntaxes: re-encoded among each other without a codec.
+    static let uncompressed: Set<String> = [
+        TransferSyntax.implicitVRLittleEndian.uid, TransferSyntax.explicitVRBigEndian.uid,
+        TransferSyntax.deflatedExplicitVRLittleEndian.uid, TransferSyntax.explicitVRLittleEndian.uid,
+    ]
+    /// What MiniVNA writes when it re-encodes (Big Endian is retired; Deflated is not produced).
+    static let reencodable: Set<String> = [TransferSyntax.explicitVRLittleEndian.uid, TransferSyntax.implicitVRLittleEndian.uid]
+
+    static func convertibleToExplicitLittleEndian(_ uid: String) -> Bool { uncompressed.contains(uid) }
 
     /// The encoding of each instance for a `transfer-syntax` parameter (`nil`: the default,
     /// Explicit VR Little Endian), or nil when some instance cannot be sent in it.
@@ -42,8 +51,8 @@ enum RetrieveNegotiation {
         for stored in storedSyntaxes {
             if stored == wanted {
                 result.append(.asStored)
-            } else if wanted == TransferSyntax.explicitVRLittleEndian.uid, convertibleToExplicitLittleEndian(stored) {
-                result.append(.explicitLittleEndian)
+            } else if reencodable.contains(wanted), uncompressed.contains(stored) {
+                result.append(.reencoded(wanted))
             } else {
                 return nil
             }
@@ -73,7 +82,8 @@ enum RetrieveNegotiation {
         var error = DICOMwebError(.notAcceptable,
             "cannot answer with \(accept ?? ""): the instances are stored as \(stored); available are "
             + "multipart/related; type=\"application/dicom\" with transfer-syntax=* (as stored) or, for uncompressed "
-            + "instances, \(TransferSyntax.explicitVRLittleEndian.uid) (the default); transcoding compressed data is not supported yet")
+            + "instances, \(TransferSyntax.explicitVRLittleEndian.uid) (the default) or \(TransferSyntax.implicitVRLittleEndian.uid); "
+            + "transcoding compressed data is not supported yet")
         error.headers[.availableMediaTypes] = "multipart/related; type=\"application/dicom\"; transfer-syntax=*"
         throw error
     }

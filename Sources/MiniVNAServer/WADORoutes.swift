@@ -58,7 +58,7 @@ struct WADORoutes: Sendable {
                     try await writer.finish(nil)
                 })
             }
-            let bytes = try Self.explicitLittleEndian(file, inflater: inflater)
+            let bytes = try Self.reencode(file, as: encoding.transferSyntaxUID(stored: file.transferSyntaxUID), inflater: inflater)
             return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
         }
 
@@ -77,8 +77,8 @@ struct WADORoutes: Sendable {
                         try await writer.write(output.partHeader(contentType: "application/dicom; transfer-syntax=\(syntax)",
                                                                  length: file.size))
                         try await FileStreamer.stream(file.url, to: &writer)
-                    case .explicitLittleEndian:
-                        let bytes = try Self.explicitLittleEndian(file, inflater: inflater)
+                    case .reencoded(let target):
+                        let bytes = try Self.reencode(file, as: target, inflater: inflater)
                         try await writer.write(output.partHeader(contentType: "application/dicom; transfer-syntax=\(syntax)",
                                                                  length: bytes.count))
                         try await writer.write(ByteBuffer(bytes: bytes))
@@ -91,12 +91,11 @@ struct WADORoutes: Sendable {
         })
     }
 
-    /// An instance stored as Implicit VR, Big Endian or Deflated, re-encoded as Explicit VR
-    /// Little Endian (PS3.18 §8.7.3.5.2: the default for application/dicom).
-    static func explicitLittleEndian(_ file: StoredInstanceFile, inflater: (any DeflateDecoding)?) throws -> [UInt8] {
+    /// An uncompressed instance re-encoded as Explicit VR Little Endian (PS3.18 §8.7.3.5.2: the
+    /// default for application/dicom) or Implicit VR Little Endian, when asked for.
+    static func reencode(_ file: StoredInstanceFile, as syntax: String, inflater: (any DeflateDecoding)?) throws -> [UInt8] {
         let part10 = try Part10Reader.read(path: file.url.path, options: ReadOptions(inflater: inflater))
-        return try Part10Writer.write(part10.dataSet, meta: part10.fileMetaInformation,
-                                      transferSyntaxUID: TransferSyntax.explicitVRLittleEndian.uid)
+        return try Part10Writer.write(part10.dataSet, meta: part10.fileMetaInformation, transferSyntaxUID: syntax)
     }
 
     // MARK: Metadata

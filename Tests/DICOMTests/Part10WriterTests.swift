@@ -44,6 +44,37 @@ import Testing
 
     // MARK: File meta information
 
+    @Test func writesImplicitVRLittleEndianThatReadsBackTheSame() throws {
+        var ds = DataSet()
+        ds.setString(.sopClassUID, vr: .UI, Self.secondaryCapture)
+        ds.setString(.sopInstanceUID, vr: .UI, "2.25.77")
+        ds.setString(.patientName, vr: .PN, "Doe^Jane")
+        ds.set(DataElement(tag: .rows, vr: .US, bytes: NumericValue.encode([2], size: 2)))
+        var item = DataSet()
+        item.setString(.codeValue, vr: .SH, "113701")
+        ds.set(DataElement(tag: .referencedSeriesSequence, vr: .SQ, value: .sequence([item])))
+        ds.set(DataElement(tag: .pixelData, vr: .OW, bytes: [1, 2, 3, 4, 5, 6, 7, 8]))
+        let bytes = try Part10Writer.write(ds, transferSyntaxUID: TransferSyntax.implicitVRLittleEndian.uid)
+        let file = try Part10Reader.read(bytes: bytes)
+        #expect(file.transferSyntaxUID == TransferSyntax.implicitVRLittleEndian.uid)
+        #expect(file.dataSet.string(.patientName) == "Doe^Jane")
+        #expect(file.dataSet.int(.rows) == 2)
+        #expect(file.dataSet[.pixelData]?.bytes == [1, 2, 3, 4, 5, 6, 7, 8])
+        if case .sequence(let items) = file.dataSet[.referencedSeriesSequence]?.value {
+            #expect(items.first?.string(.codeValue) == "113701")
+        } else {
+            Issue.record("the sequence did not read back")
+        }
+        // No VR after the first dataset tag: group, element, then a 32-bit length.
+        let metaLength = Int(Self.u32(bytes, 140))
+        let first = 144 + metaLength
+        #expect(Self.u16(bytes, first) == 0x0008 && Self.u16(bytes, first + 2) == 0x0016)
+        #expect(Self.u32(bytes, first + 4) == UInt32(Self.secondaryCapture.utf8.count + 1))
+        #expect(throws: DICOMParseError.self) {
+            try Part10Writer.write(ds, transferSyntaxUID: TransferSyntax.explicitVRBigEndian.uid)
+        }
+    }
+
     @Test func writesPreambleAndDICMPrefix() throws {
         let bytes = try Part10Writer.write(Self.sampleDataSet())
         #expect(bytes.count > 132)
@@ -121,8 +152,8 @@ import Testing
         #expect(!file.dataSet.contains(.transferSyntaxUID))
     }
 
-    @Test(arguments: [TransferSyntax.implicitVRLittleEndian, .explicitVRBigEndian, .deflatedExplicitVRLittleEndian])
-    func rejectsEncodingsOtherThanExplicitLittleEndian(syntax: TransferSyntax) {
+    @Test(arguments: [TransferSyntax.explicitVRBigEndian, .deflatedExplicitVRLittleEndian])
+    func rejectsEncodingsOtherThanLittleEndianOnes(syntax: TransferSyntax) {
         let error = #expect(throws: DICOMParseError.self) {
             try Part10Writer.write(Self.sampleDataSet(), transferSyntaxUID: syntax.uid)
         }

@@ -149,6 +149,13 @@ private func multiFrameInstance(sop: String, frames: Int) throws -> [UInt8] {
         #expect(star.encodings == [.asStored, .asStored])
         let any = try RetrieveNegotiation.instances(accept: "*/*", storedSyntaxes: [j2k, implicitLE], singlePartAllowed: false)
         #expect(any.encodings == [.asStored, .explicitLittleEndian])
+        let implicit = try RetrieveNegotiation.instances(accept: "multipart/related; type=application/dicom; transfer-syntax=\(implicitLE)",
+                                                         storedSyntaxes: [explicitLE, implicitLE], singlePartAllowed: false)
+        #expect(implicit.encodings == [.reencoded(implicitLE), .asStored])
+        #expect(throws: DICOMwebError.self) {   // Big Endian (retired) is not produced
+            try RetrieveNegotiation.instances(accept: "multipart/related; type=application/dicom; transfer-syntax=1.2.840.10008.1.2.2",
+                                              storedSyntaxes: [explicitLE], singlePartAllowed: false)
+        }
     }
 
     @Test func framesFollowTheAcceptedMediaType() throws {

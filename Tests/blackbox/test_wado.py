@@ -137,6 +137,24 @@ def test_uncompressed_non_default_syntaxes_are_served_as_explicit_little_endian(
         assert (got.pixel_array == ds.pixel_array).all()
 
 
+@pytest.mark.parametrize("name", ["ct_0003.dcm", "ct_big_endian.dcm", "deflated.dcm"])
+def test_implicit_vr_little_endian_on_request(archive, name):
+    server, _ = archive
+    _, ds = by_name(archive, name)
+    accept = 'multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2'
+    r = requests.get(instance_url(server.base, ds), headers={"Accept": accept}, timeout=60)
+    assert r.status_code == 200, r.text[:300]
+    (headers, body), = parse_multipart(r)
+    assert "transfer-syntax=1.2.840.10008.1.2" in headers["content-type"]
+    got = pydicom.dcmread(io.BytesIO(body))
+    assert got.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2" and got.is_implicit_VR
+    assert got.SOPInstanceUID == ds.SOPInstanceUID and got.PatientName == ds.PatientName
+    assert (got.pixel_array == ds.pixel_array).all()
+    if ds.is_little_endian:   # Big Endian (retired) is served only as stored, never produced
+        retired = 'multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2.2'
+        assert_json_error(requests.get(instance_url(server.base, ds), headers={"Accept": retired}, timeout=60), 406)
+
+
 def test_single_part_application_dicom_for_one_instance(archive):
     server, _ = archive
     path, ds = by_name(archive, "ct_0002.dcm")
