@@ -26,8 +26,10 @@ let package = Package(
         .target(name: "DICOM"),
         // C libraries, wrapped as system-library targets; only Imaging imports them.
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
-        // Codecs over C libraries. For now: zlib inflate/deflate for the Deflated transfer syntax.
-        .target(name: "Imaging", dependencies: ["DICOM", "CZlib"]),
+        .systemLibrary(name: "COpenJPEG", pkgConfig: "libopenjp2", providers: [.apt(["libopenjp2-7-dev"])]),
+        .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
+        // Codecs over C libraries: zlib (Deflated), OpenJPEG (JPEG 2000), libjpeg-turbo (JPEG), own RLE.
+        .target(name: "Imaging", dependencies: ["DICOM", "CZlib", "COpenJPEG", "CTurboJPEG"]),
         // Blob store, SQLite index, ingest, QIDO query engine, events. No HTTP.
         .target(name: "Archive", dependencies: [
             "DICOM",

@@ -58,18 +58,20 @@ extension Archive {
     /// Throws `.notFound` naming the first level that does not exist.
     public func storedFiles(_ selector: InstanceSelector) async throws -> [StoredInstanceFile] {
         let (conditions, arguments) = selector.conditions
-        let rows = try await index.pool.read { db in
+        let store = self.store
+        // Rows become Sendable values inside the closure, so the async read overload is used.
+        let files = try await index.pool.read { db in
             try Row.fetchAll(db, sql: """
                 SELECT study.studyInstanceUID, series.seriesInstanceUID, instance.sopInstanceUID, instance.sopClassUID,
                        instance.transferSyntaxUID, instance.path, instance.size
                 \(Self.instanceJoin) WHERE \(conditions) \(Self.retrievalOrder)
-                """, arguments: arguments)
+                """, arguments: arguments).map { row in
+                StoredInstanceFile(studyInstanceUID: row[0], seriesInstanceUID: row[1], sopInstanceUID: row[2], sopClassUID: row[3],
+                                   transferSyntaxUID: row[4], url: store.url(forRelativePath: row[5]), size: row[6])
+            }
         }
-        guard !rows.isEmpty else { throw try await notFound(selector) }
-        return rows.map { row in
-            StoredInstanceFile(studyInstanceUID: row[0], seriesInstanceUID: row[1], sopInstanceUID: row[2], sopClassUID: row[3],
-                               transferSyntaxUID: row[4], url: store.url(forRelativePath: row[5]), size: row[6])
-        }
+        guard !files.isEmpty else { throw try await notFound(selector) }
+        return files
     }
 
     /// The precomputed metadata of every instance the selector names, as one JSON array whose

@@ -127,26 +127,36 @@ extension Archive {
         }
     }
 
-    /// The series of a study with their instances, by series and instance number.
+    /// The series of a study with their instances, by series and instance number (one query).
     public func seriesSummaries(studyInstanceUID: String) async throws -> [SeriesSummary] {
         try await index.pool.read { db in
-            let series = try Row.fetchAll(db, sql: """
+            let rows = try Row.fetchAll(db, sql: """
                 SELECT series.id, series.seriesInstanceUID, series.seriesNumber, series.modality, series.seriesDescription,
-                       series.bodyPartExamined, series.numberOfSeriesRelatedInstances
-                FROM series JOIN study ON study.id = series.studyRowID WHERE study.studyInstanceUID = ?
-                ORDER BY series.seriesNumber, series.id
+                       series.bodyPartExamined, series.numberOfSeriesRelatedInstances,
+                       instance.sopInstanceUID, instance.sopClassUID, instance.instanceNumber
+                FROM study JOIN series ON series.studyRowID = study.id JOIN instance ON instance.seriesRowID = series.id
+                WHERE study.studyInstanceUID = ?
+                ORDER BY series.seriesNumber, series.id, instance.instanceNumber, instance.id
                 """, arguments: [studyInstanceUID])
-            return try series.map { row in
-                let instances = try Row.fetchAll(db, sql: """
-                    SELECT sopInstanceUID, sopClassUID, instanceNumber FROM instance WHERE seriesRowID = ?
-                    ORDER BY instanceNumber, id
-                    """, arguments: [row[0] as Int64]).map {
-                    SeriesSummary.Instance(sopInstanceUID: $0[0], sopClassUID: $0[1], instanceNumber: $0[2])
-                }
-                return SeriesSummary(seriesInstanceUID: row[1], seriesNumber: row[2], modality: row[3],
-                                     seriesDescription: row[4], bodyPartExamined: row[5], numberOfInstances: row[6],
-                                     instances: instances)
+            var result: [SeriesSummary] = []
+            var instances: [SeriesSummary.Instance] = []
+            var current: Row?
+            func flush() {
+                guard let row = current else { return }
+                result.append(SeriesSummary(seriesInstanceUID: row[1], seriesNumber: row[2], modality: row[3],
+                                            seriesDescription: row[4], bodyPartExamined: row[5], numberOfInstances: row[6],
+                                            instances: instances))
+                instances = []
             }
+            for row in rows {
+                if current.map({ ($0[0] as Int64) != (row[0] as Int64) }) ?? true {
+                    flush()
+                    current = row.copy()
+                }
+                instances.append(SeriesSummary.Instance(sopInstanceUID: row[7], sopClassUID: row[8], instanceNumber: row[9]))
+            }
+            flush()
+            return result
         }
     }
 

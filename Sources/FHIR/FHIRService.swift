@@ -391,7 +391,7 @@ public struct FHIRService: Sendable {
                 let uid = String(value.dropFirst(8))
                 if try await studyExists(uid) {
                     studies.append(uid)
-                } else if let instance = try await archive.index.storedInstance(sopInstanceUID: uid) {
+                } else if let instance = try archive.index.storedInstance(sopInstanceUID: uid) {
                     studies.append(instance.studyInstanceUID)   // ImagingStudy.series.instance
                 } else {
                     throw FHIRError(.unprocessable, "not-found", "\(path): no study or instance \(uid) in this archive", expression: path)

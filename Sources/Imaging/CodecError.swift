@@ -1,7 +1,9 @@
 /// Why a codec could not encode or decode, with the codec's own detail.
 public struct CodecError: Error, Hashable, Sendable, CustomStringConvertible {
     public enum Code: String, Sendable {
-        case zlib
+        case zlib, rle, jpeg2000, jpeg
+        /// A transfer syntax or pixel layout this build cannot decode.
+        case unsupported
     }
 
     public let code: Code

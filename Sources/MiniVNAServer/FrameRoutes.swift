@@ -3,6 +3,7 @@ import DICOM
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Imaging
 import NIOCore
 
 /// WADO-RS frames (PS3.18 §10.4.1.1.4) and bulk data (§10.4.1.1.5): byte ranges of stored files,
@@ -57,6 +58,7 @@ struct FrameRoutes: Sendable {
         let encoding = try RetrieveNegotiation.frames(accept: request.headers[.accept], storedSyntax: file.transferSyntaxUID,
                                                       encapsulated: index.isEncapsulated, frameCount: numbers.count)
         return try response(pieces: numbers.map { index.frames[$0 - 1] }, encoding: encoding, file: file, range: nil,
+                            pixels: encoding.decode ? try Self.pixelDescription(part10) : nil,
                             location: { "\(configuration.baseURL(for: request))/studies/\(file.studyInstanceUID)/series/\(file.seriesInstanceUID)/instances/\(file.sopInstanceUID)/frames/\(numbers[$0])" })
     }
 
@@ -72,7 +74,8 @@ struct FrameRoutes: Sendable {
             let index = try FrameIndex(part10)
             let encoding = try RetrieveNegotiation.frames(accept: request.headers[.accept], storedSyntax: file.transferSyntaxUID,
                                                           encapsulated: true, frameCount: index.numberOfFrames)
-            return try response(pieces: index.frames, encoding: encoding, file: file, range: nil, location: { _ in nil })
+            return try response(pieces: index.frames, encoding: encoding, file: file, range: nil,
+                                pixels: encoding.decode ? try Self.pixelDescription(part10) : nil, location: { _ in nil })
         case .bytes(let value):
             let encoding = try RetrieveNegotiation.frames(accept: request.headers[.accept],
                                                           storedSyntax: TransferSyntax.explicitVRLittleEndian.uid,
@@ -82,7 +85,7 @@ struct FrameRoutes: Sendable {
             case .deferred(let reference): piece = .file(reference)
             case .loaded(let bytes): piece = .memory(bytes)
             }
-            return try response(pieces: [[piece]], encoding: encoding, file: file, range: range, location: { _ in nil })
+            return try response(pieces: [[piece]], encoding: encoding, file: file, range: range, pixels: nil, location: { _ in nil })
         case .sequence:
             throw DICOMwebError(.badRequest, "\(path) is a sequence, not bulk data")
         }
@@ -107,14 +110,23 @@ struct FrameRoutes: Sendable {
         return nil
     }
 
-    /// Frames (or one value) as multipart or a single part, streamed from the file.
+    static func pixelDescription(_ part10: Part10File) throws -> PixelDescription {
+        do {
+            return try PixelDescription(part10.dataSet)
+        } catch let error as CodecError {
+            throw DICOMwebError(.notAcceptable, "the frames cannot be decoded: \(error.reason)")
+        }
+    }
+
+    /// Frames (or one value) as multipart or a single part, streamed from the file (and decoded
+    /// frame by frame when `pixels` is given).
     private func response(pieces frames: [[FrameIndex.Piece]], encoding: FrameEncoding, file: StoredInstanceFile,
-                          range: ByteRange?, location: (Int) -> String?) throws -> Response {
+                          range: ByteRange?, pixels: PixelDescription?, location: (Int) -> String?) throws -> Response {
         let partType = "\(encoding.partType); transfer-syntax=\(encoding.transferSyntaxUID)"
-        let lengths = frames.map { $0.reduce(0) { $0 + $1.count } }
+        let lengths = frames.map { frame in pixels.map(\.frameLength) ?? frame.reduce(0) { $0 + $1.count } }
         var headers: HTTPFields = [.crossOriginResourcePolicy: "cross-origin"]
         // A range applies to a single value (bulk data); frames are sent whole.
-        var selected = frames.map { FramePlan(pieces: $0, window: nil) }
+        var selected = frames.map { FramePlan(pieces: $0, window: nil, decode: pixels.map { ($0, file.transferSyntaxUID) }) }
         var contentRange: String?
         if let range, frames.count == 1 {
             guard let window = range.window(length: lengths[0]) else {
@@ -122,7 +134,7 @@ struct FrameRoutes: Sendable {
                 error.headers[.contentRange] = "bytes */\(lengths[0])"
                 throw error
             }
-            selected = [FramePlan(pieces: frames[0], window: window)]
+            selected = [FramePlan(pieces: frames[0], window: window, decode: nil)]
             contentRange = "bytes \(window.lowerBound)-\(window.upperBound - 1)/\(lengths[0])"
         }
         let path = file.url.path
@@ -163,10 +175,24 @@ struct FrameRoutes: Sendable {
 private struct FramePlan: Sendable {
     let pieces: [FrameIndex.Piece]
     let window: Range<Int>?
+    /// Decode the compressed frame (its pixel description and transfer syntax) before sending.
+    let decode: (pixels: PixelDescription, transferSyntaxUID: String)?
 
-    var length: Int { window?.count ?? pieces.reduce(0) { $0 + $1.count } }
+    var length: Int { decode?.pixels.frameLength ?? window?.count ?? pieces.reduce(0) { $0 + $1.count } }
 
     func write(path: String, to writer: inout any ResponseBodyWriter) async throws {
+        if let decode {
+            var compressed: [UInt8] = []
+            for piece in pieces {
+                switch piece {
+                case .file(let reference): compressed += try BulkDataReader.read(reference, from: path)
+                case .memory(let bytes): compressed += bytes
+                }
+            }
+            let frame = try FrameDecoder.decode(compressed, transferSyntaxUID: decode.transferSyntaxUID, decode.pixels)
+            try await writer.write(ByteBuffer(bytes: frame.bytes))
+            return
+        }
         var position = 0
         let wanted = window ?? 0..<Int.max
         for piece in pieces {

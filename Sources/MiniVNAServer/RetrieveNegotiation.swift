@@ -1,5 +1,6 @@
 import DICOM
 import Foundation
+import Imaging
 
 /// How one stored instance is sent.
 enum InstanceEncoding: Sendable, Equatable {
@@ -24,6 +25,8 @@ struct FrameEncoding: Sendable, Equatable {
     /// Content-Type of each part (or of the single-part body).
     var partType: String
     var transferSyntaxUID: String
+    /// Compressed frames decoded to native samples (Imaging) before they are sent.
+    var decode = false
 }
 
 /// Content negotiation for WADO-RS retrieve (PS3.18 §8.7.3): the Accept header's media ranges
@@ -51,7 +54,7 @@ enum RetrieveNegotiation {
         for stored in storedSyntaxes {
             if stored == wanted {
                 result.append(.asStored)
-            } else if reencodable.contains(wanted), uncompressed.contains(stored) {
+            } else if reencodable.contains(wanted), uncompressed.contains(stored) || FrameDecoder.decodable.contains(stored) {
                 result.append(.reencoded(wanted))
             } else {
                 return nil
@@ -82,8 +85,8 @@ enum RetrieveNegotiation {
         var error = DICOMwebError(.notAcceptable,
             "cannot answer with \(accept ?? ""): the instances are stored as \(stored); available are "
             + "multipart/related; type=\"application/dicom\" with transfer-syntax=* (as stored) or, for uncompressed "
-            + "instances, \(TransferSyntax.explicitVRLittleEndian.uid) (the default) or \(TransferSyntax.implicitVRLittleEndian.uid); "
-            + "transcoding compressed data is not supported yet")
+            + "instances and those MiniVNA decodes (RLE, JPEG 2000, JPEG baseline), \(TransferSyntax.explicitVRLittleEndian.uid) "
+            + "(the default) or \(TransferSyntax.implicitVRLittleEndian.uid)")
         error.headers[.availableMediaTypes] = "multipart/related; type=\"application/dicom\"; transfer-syntax=*"
         throw error
     }
@@ -135,15 +138,22 @@ enum RetrieveNegotiation {
             if type.covers(octetStream), requested == "*" || requested == storedSyntax {
                 return FrameEncoding(multipart: multipart, partType: "application/octet-stream", transferSyntaxUID: storedSyntax)
             }
+            if FrameDecoder.decodable.contains(storedSyntax), type.covers(octetStream), requested == nil || requested == uncompressed {
+                return FrameEncoding(multipart: multipart, partType: "application/octet-stream", transferSyntaxUID: uncompressed,
+                                     decode: true)
+            }
         }
         let available = encapsulated
             ? [compressedType.map { "multipart/related; type=\"\($0)\"" },
-               "multipart/related; type=\"application/octet-stream\"; transfer-syntax=\(storedSyntax)"].compactMap { $0 }
+               "multipart/related; type=\"application/octet-stream\"; transfer-syntax=\(storedSyntax)",
+               FrameDecoder.decodable.contains(storedSyntax)
+                ? "multipart/related; type=\"application/octet-stream\"; transfer-syntax=\(uncompressed)" : nil].compactMap { $0 }
             : ["multipart/related; type=\"application/octet-stream\"; transfer-syntax=\(uncompressed)"]
         var error = DICOMwebError(.notAcceptable,
             "cannot answer with \(accept ?? ""): the frames are \(encapsulated ? "stored compressed in \(storedSyntax)" : "uncompressed")"
             + "; available: \(available.joined(separator: ", "))\(frameCount == 1 ? " (or a single part of the same type)" : "")"
-            + (encapsulated ? "; transcoding compressed frames is not supported yet" : ""))
+            + (encapsulated && !FrameDecoder.decodable.contains(storedSyntax)
+               ? "; decoding \(storedSyntax) is not supported" : ""))
         error.headers[.availableMediaTypes] = available.joined(separator: ", ")
         throw error
     }

@@ -3,6 +3,7 @@ import DICOM
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Imaging
 import NIOCore
 
 /// WADO-RS (PS3.18 §10.4): instances as `application/dicom`, and metadata. Frames and bulk
@@ -93,7 +94,13 @@ struct WADORoutes: Sendable {
 
     /// An uncompressed instance re-encoded as Explicit VR Little Endian (PS3.18 §8.7.3.5.2: the
     /// default for application/dicom) or Implicit VR Little Endian, when asked for.
+    /// Compressed instances (RLE, JPEG 2000, JPEG baseline) are decoded first (Imaging).
     static func reencode(_ file: StoredInstanceFile, as syntax: String, inflater: (any DeflateDecoding)?) throws -> [UInt8] {
+        if FrameDecoder.decodable.contains(file.transferSyntaxUID) {
+            let part10 = try Part10Reader.read(path: file.url.path, options: ReadOptions(deferValuesLongerThan: 0))
+            let native = try Decompressor.decompress(part10, path: file.url.path)
+            return try Part10Writer.write(native, meta: part10.fileMetaInformation, transferSyntaxUID: syntax)
+        }
         let part10 = try Part10Reader.read(path: file.url.path, options: ReadOptions(inflater: inflater))
         return try Part10Writer.write(part10.dataSet, meta: part10.fileMetaInformation, transferSyntaxUID: syntax)
     }

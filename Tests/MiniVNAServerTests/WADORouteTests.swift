@@ -135,13 +135,17 @@ private func multiFrameInstance(sop: String, frames: Int) throws -> [UInt8] {
 
 @Suite struct RetrieveNegotiationTests {
     let explicitLE = "1.2.840.10008.1.2.1", implicitLE = "1.2.840.10008.1.2", j2k = "1.2.840.10008.1.2.4.90"
+    let jpegLS = "1.2.840.10008.1.2.4.80"   // stored compressed, and not decodable here
 
-    @Test func instancesDefaultToExplicitLittleEndianAndConvertOnlyUncompressedOnes() throws {
+    @Test func instancesDefaultToExplicitLittleEndianAndReencodeWhatCanBeDecoded() throws {
         let plain = try RetrieveNegotiation.instances(accept: "multipart/related; type=\"application/dicom\"",
                                                       storedSyntaxes: [explicitLE, implicitLE], singlePartAllowed: false)
         #expect(plain.multipart && plain.encodings == [.asStored, .explicitLittleEndian])
+        let decoded = try RetrieveNegotiation.instances(accept: "multipart/related; type=application/dicom", storedSyntaxes: [j2k],
+                                                        singlePartAllowed: false)
+        #expect(decoded.encodings == [.explicitLittleEndian])
         #expect(throws: DICOMwebError.self) {
-            try RetrieveNegotiation.instances(accept: "multipart/related; type=application/dicom", storedSyntaxes: [j2k],
+            try RetrieveNegotiation.instances(accept: "multipart/related; type=application/dicom", storedSyntaxes: [jpegLS],
                                               singlePartAllowed: false)
         }
         let star = try RetrieveNegotiation.instances(accept: "multipart/related;type=application/dicom;transfer-syntax=*",
@@ -165,8 +169,12 @@ private func multiFrameInstance(sop: String, frames: Int) throws -> [UInt8] {
         let jp2 = try RetrieveNegotiation.frames(accept: "multipart/related; type=\"image/jp2\"", storedSyntax: j2k,
                                                  encapsulated: true, frameCount: 1)
         #expect(jp2 == FrameEncoding(multipart: true, partType: "image/jp2", transferSyntaxUID: j2k))
+        let decoded = try RetrieveNegotiation.frames(accept: "multipart/related; type=application/octet-stream", storedSyntax: j2k,
+                                                     encapsulated: true, frameCount: 1)
+        #expect(decoded == FrameEncoding(multipart: true, partType: "application/octet-stream", transferSyntaxUID: explicitLE,
+                                         decode: true))
         #expect(throws: DICOMwebError.self) {
-            try RetrieveNegotiation.frames(accept: "multipart/related; type=application/octet-stream", storedSyntax: j2k,
+            try RetrieveNegotiation.frames(accept: "multipart/related; type=application/octet-stream", storedSyntax: jpegLS,
                                            encapsulated: true, frameCount: 1)
         }
         #expect(throws: DICOMwebError.self) {

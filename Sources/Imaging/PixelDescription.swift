@@ -1,0 +1,55 @@
+import DICOM
+
+/// The Image Pixel attributes a decoder needs (PS3.3 C.7.6.3), read from a dataset.
+public struct PixelDescription: Sendable, Hashable {
+    public var rows: Int
+    public var columns: Int
+    public var samplesPerPixel: Int
+    public var bitsAllocated: Int
+    public var bitsStored: Int
+    public var pixelRepresentation: Int
+    public var photometricInterpretation: String
+    public var planarConfiguration: Int
+
+    public init(rows: Int, columns: Int, samplesPerPixel: Int, bitsAllocated: Int, bitsStored: Int,
+                pixelRepresentation: Int, photometricInterpretation: String, planarConfiguration: Int) {
+        self.rows = rows
+        self.columns = columns
+        self.samplesPerPixel = samplesPerPixel
+        self.bitsAllocated = bitsAllocated
+        self.bitsStored = bitsStored
+        self.pixelRepresentation = pixelRepresentation
+        self.photometricInterpretation = photometricInterpretation
+        self.planarConfiguration = planarConfiguration
+    }
+
+    public init(_ dataSet: DataSet) throws {
+        guard let rows = dataSet.int(.rows), let columns = dataSet.int(.columns), rows > 0, columns > 0 else {
+            throw CodecError(.unsupported, "Rows and Columns are required to decode pixel data")
+        }
+        let bitsAllocated = dataSet.int(.bitsAllocated) ?? 0
+        guard bitsAllocated == 8 || bitsAllocated == 16 else {
+            throw CodecError(.unsupported, "decoding \(bitsAllocated)-bit pixel data is not supported (8 or 16)")
+        }
+        self.init(rows: rows, columns: columns, samplesPerPixel: dataSet.int(.samplesPerPixel) ?? 1,
+                  bitsAllocated: bitsAllocated, bitsStored: dataSet.int(.bitsStored) ?? bitsAllocated,
+                  pixelRepresentation: dataSet.int(.pixelRepresentation) ?? 0,
+                  photometricInterpretation: dataSet.string(.photometricInterpretation) ?? "MONOCHROME2",
+                  planarConfiguration: dataSet.int(.planarConfiguration) ?? 0)
+    }
+
+    public var bytesPerSample: Int { bitsAllocated / 8 }
+    public var frameLength: Int { rows * columns * samplesPerPixel * bytesPerSample }
+}
+
+/// One decoded frame: native little-endian samples, interleaved (planar configuration 0), and
+/// the photometric interpretation they are in now (e.g. RGB after a YCbCr JPEG).
+public struct DecodedFrame: Sendable {
+    public let bytes: [UInt8]
+    public let photometricInterpretation: String
+
+    public init(bytes: [UInt8], photometricInterpretation: String) {
+        self.bytes = bytes
+        self.photometricInterpretation = photometricInterpretation
+    }
+}
