@@ -170,8 +170,15 @@ struct QueryPlan: Sendable {
                 parts.append("\(column) >= ?")
             }
             if let upper {
-                arguments += [upper.databaseValue, upper.databaseValue]
-                parts.append("substr(\(column), 1, length(?)) <= ?")
+                if attribute.kind == .date {
+                    // DA values are YYYYMMDD: a plain bound lets SQLite scan the date index's range.
+                    arguments.append(upper.databaseValue)
+                    parts.append("\(column) <= ?")
+                } else {
+                    // Times (and date-times) may carry more precision than the bound: compare its length.
+                    arguments += [upper.databaseValue, upper.databaseValue]
+                    parts.append("substr(\(column), 1, length(?)) <= ?")
+                }
             }
             return "(" + parts.joined(separator: " AND ") + ")"
         }
