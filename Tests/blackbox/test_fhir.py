@@ -55,6 +55,7 @@ def observation(patient_ref, study_uid=None, status="final", extra=None):
         "subject": {"reference": patient_ref},
         "effectiveDateTime": "2024-01-15T10:00:00Z",
         "valueQuantity": {"value": 12.5, "unit": "mm", "system": "http://unitsofmeasure.org", "code": "mm"},
+        "device": {"reference": "Device/nodule-detector-2"},
     }
     if study_uid:
         body["derivedFrom"] = [{"reference": f"ImagingStudy/{study_uid}"}]
@@ -190,10 +191,13 @@ def test_observation_create_read_search_update_delete(server):
     read = Observation.model_validate(get(server, f"/Observation/{created.id}").json())
     assert read.valueQuantity.value == 12.5 and read.derivedFrom[0].reference == f"ImagingStudy/{uid}"
     for query in (f"derived-from=ImagingStudy/{uid}", f"subject={patient}", "code=http://loinc.org|59776-5",
-                  "category=imaging", "status=final", "date=2024-01-15", "date=ge2024-01-01"):
+                  "category=imaging", "status=final", "date=2024-01-15", "date=ge2024-01-01", "device=Device/nodule-detector-2",
+                  f"patient={patient}", f"_id={created.id}"):
         bundle = Bundle.model_validate(get(server, "/Observation?" + query).json())
         assert created.id in {e.resource.id for e in bundle.entry or []}, query
-    assert Bundle.model_validate(get(server, "/Observation?code=other").json()).total == 0
+    for query in ("code=other", "date=lt2024-01-15", "device=Device/other", "status=preliminary"):
+        assert created.id not in {e.resource.id for e in Bundle.model_validate(
+            get(server, "/Observation?" + query).json()).entry or []}, query
 
     body = r.json()
     body["status"] = "amended"
