@@ -46,8 +46,17 @@ public struct ZlibDeflate: DeflateDecoding, DeflateEncoding {
     }
 
     public func deflate(_ bytes: UnsafeRawBufferPointer) throws -> [UInt8] {
+        try compress(bytes, windowBits: -MAX_WBITS)
+    }
+
+    /// A zlib stream (RFC 1950: header and Adler-32 around the deflate data), as PNG's IDAT needs.
+    public func zlibStream(_ bytes: UnsafeRawBufferPointer) throws -> [UInt8] {
+        try compress(bytes, windowBits: MAX_WBITS)
+    }
+
+    private func compress(_ bytes: UnsafeRawBufferPointer, windowBits: Int32) throws -> [UInt8] {
         var stream = z_stream()
-        guard minivna_deflateInit2(&stream, Z_DEFAULT_COMPRESSION, -MAX_WBITS) == Z_OK else {
+        guard minivna_deflateInit2(&stream, Z_DEFAULT_COMPRESSION, windowBits) == Z_OK else {
             throw CodecError(.zlib, "deflateInit2 failed")
         }
         defer { deflateEnd(&stream) }

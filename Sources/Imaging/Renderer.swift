@@ -1,0 +1,158 @@
+import DICOM
+import Foundation
+
+/// The VOI LUT functions of PS3.3 C.11.2.1.2 (and the names PS3.18's `window` parameter uses).
+public enum VOIFunction: String, Sendable {
+    case linear = "linear"
+    case linearExact = "linear_exact"
+    case sigmoid = "sigmoid"
+}
+
+/// What a rendered request asks for (PS3.18 §8.3.5.1): window, viewport size.
+public struct RenderOptions: Sendable {
+    public var window: (center: Double, width: Double, function: VOIFunction)?
+    /// The image is scaled to fit inside (aspect ratio kept).
+    public var viewport: (width: Int, height: Int)?
+
+    public init(window: (center: Double, width: Double, function: VOIFunction)? = nil, viewport: (width: Int, height: Int)? = nil) {
+        self.window = window
+        self.viewport = viewport
+    }
+}
+
+/// One frame to an 8-bit image for display: Modality LUT (rescale slope/intercept), VOI (the
+/// request's window, else the file's Window Center/Width, else the frame's value range),
+/// MONOCHROME1 inversion; color frames to RGB. Then scaled to the viewport.
+public enum Renderer {
+    /// - Parameters:
+    ///   - frame: native samples, little endian (as `FrameIndex` / `FrameDecoder` give them).
+    ///   - photometricInterpretation: the frame's (after decoding).
+    ///   - planar: whether color samples are stored plane by plane (native Planar Configuration 1).
+    public static func render(frame: [UInt8], pixels: PixelDescription, photometricInterpretation: String, planar: Bool,
+                              dataSet: DataSet, options: RenderOptions) throws -> RenderedImage {
+        let count = pixels.rows * pixels.columns
+        guard frame.count >= count * pixels.samplesPerPixel * pixels.bytesPerSample else {
+            throw CodecError(.unsupported, "the frame holds \(frame.count) bytes, fewer than its pixel description needs")
+        }
+        let image: RenderedImage
+        if pixels.samplesPerPixel == 1 {
+            guard photometricInterpretation.hasPrefix("MONOCHROME") else {
+                throw CodecError(.unsupported, "rendering \(photometricInterpretation) is not supported")
+            }
+            image = grayscale(frame, pixels: pixels, inverted: photometricInterpretation == "MONOCHROME1",
+                              dataSet: dataSet, window: options.window)
+        } else if pixels.samplesPerPixel == 3 {
+            image = try color(frame, pixels: pixels, photometric: photometricInterpretation, planar: planar)
+        } else {
+            throw CodecError(.unsupported, "rendering \(pixels.samplesPerPixel) samples per pixel is not supported")
+        }
+        guard let viewport = options.viewport else { return image }
+        return scaled(image, toFit: viewport)
+    }
+
+    /// Stored value of pixel `i` (sample 0), sign and Bits Stored applied.
+    @inline(__always)
+    private static func stored(_ frame: UnsafeBufferPointer<UInt8>, _ i: Int, _ pixels: PixelDescription) -> Int {
+        let raw = pixels.bytesPerSample == 1 ? Int(frame[i]) : Int(frame[2 * i]) | Int(frame[2 * i + 1]) << 8
+        let bits = max(1, min(pixels.bitsStored, pixels.bitsAllocated))
+        let masked = raw & ((1 << bits) - 1)
+        if pixels.pixelRepresentation == 1, masked & (1 << (bits - 1)) != 0 { return masked - (1 << bits) }
+        return masked
+    }
+
+    static func grayscale(_ frame: [UInt8], pixels: PixelDescription, inverted: Bool, dataSet: DataSet,
+                          window requested: (center: Double, width: Double, function: VOIFunction)?) -> RenderedImage {
+        let count = pixels.rows * pixels.columns
+        let slope = dataSet.string(.rescaleSlope).flatMap(ValueParsing.decimalString) ?? 1
+        let intercept = dataSet.string(.rescaleIntercept).flatMap(ValueParsing.decimalString) ?? 0
+        var values = [Double](repeating: 0, count: count)
+        frame.withUnsafeBufferPointer { bytes in
+            for i in 0..<count { values[i] = Double(stored(bytes, i, pixels)) * slope + intercept }
+        }
+        var window = requested
+        if window == nil,
+           let center = dataSet.strings(.windowCenter)?.first.flatMap(ValueParsing.decimalString),
+           let width = dataSet.strings(.windowWidth)?.first.flatMap(ValueParsing.decimalString), width >= 1 {
+            let function = dataSet.string(.voilutFunction).flatMap { VOIFunction(rawValue: $0.lowercased()) } ?? .linear
+            window = (center, width, function)
+        }
+        if window == nil {
+            let low = values.min() ?? 0, high = values.max() ?? 0
+            window = ((low + high) / 2 + 0.5, max(1, high - low + 1), .linear)
+        }
+        let (c, w, function) = window!
+        var out = [UInt8](repeating: 0, count: count)
+        for i in 0..<count {
+            let x = values[i]
+            var y: Double
+            switch function {
+            case .linear:
+                let width = max(w, 1)
+                if x <= c - 0.5 - (width - 1) / 2 {
+                    y = 0
+                } else if x > c - 0.5 + (width - 1) / 2 {
+                    y = 255
+                } else {
+                    y = ((x - (c - 0.5)) / (width - 1 == 0 ? 1 : width - 1) + 0.5) * 255
+                }
+            case .linearExact:
+                y = ((x - c) / max(w, Double.leastNonzeroMagnitude) + 0.5) * 255
+            case .sigmoid:
+                y = 255 / (1 + exp(-4 * (x - c) / max(w, Double.leastNonzeroMagnitude)))
+            }
+            y = min(255, max(0, y.rounded()))
+            out[i] = inverted ? 255 - UInt8(y) : UInt8(y)
+        }
+        return RenderedImage(width: pixels.columns, height: pixels.rows, channels: 1, pixels: out)
+    }
+
+    static func color(_ frame: [UInt8], pixels: PixelDescription, photometric: String, planar: Bool) throws -> RenderedImage {
+        let count = pixels.rows * pixels.columns
+        guard ["RGB", "YBR_FULL"].contains(photometric) else {
+            throw CodecError(.unsupported, "rendering \(photometric) is not supported (RGB and YBR_FULL are)")
+        }
+        let shift = max(0, min(pixels.bitsStored, pixels.bitsAllocated) - 8)
+        func sample(_ i: Int, _ s: Int) -> Int {
+            let index = planar ? s * count + i : i * 3 + s
+            let raw = pixels.bytesPerSample == 1 ? Int(frame[index]) : Int(frame[2 * index]) | Int(frame[2 * index + 1]) << 8
+            return raw >> shift
+        }
+        var out = [UInt8](repeating: 0, count: count * 3)
+        for i in 0..<count {
+            var (r, g, b) = (Double(sample(i, 0)), Double(sample(i, 1)), Double(sample(i, 2)))
+            if photometric == "YBR_FULL" {
+                let (y, cb, cr) = (r, g - 128, b - 128)
+                (r, g, b) = (y + 1.402 * cr, y - 0.344136 * cb - 0.714136 * cr, y + 1.772 * cb)
+            }
+            out[3 * i] = UInt8(min(255, max(0, r.rounded())))
+            out[3 * i + 1] = UInt8(min(255, max(0, g.rounded())))
+            out[3 * i + 2] = UInt8(min(255, max(0, b.rounded())))
+        }
+        return RenderedImage(width: pixels.columns, height: pixels.rows, channels: 3, pixels: out)
+    }
+
+    /// Bilinear scaling to the largest size that fits the viewport with the same aspect ratio.
+    static func scaled(_ image: RenderedImage, toFit viewport: (width: Int, height: Int)) -> RenderedImage {
+        let scale = min(Double(viewport.width) / Double(image.width), Double(viewport.height) / Double(image.height))
+        let width = max(1, Int((Double(image.width) * scale).rounded()))
+        let height = max(1, Int((Double(image.height) * scale).rounded()))
+        if width == image.width && height == image.height { return image }
+        let c = image.channels
+        var out = [UInt8](repeating: 0, count: width * height * c)
+        for y in 0..<height {
+            let sy = min(Double(image.height - 1), max(0, (Double(y) + 0.5) / scale - 0.5))
+            let y0 = Int(sy), y1 = min(image.height - 1, y0 + 1), fy = sy - Double(y0)
+            for x in 0..<width {
+                let sx = min(Double(image.width - 1), max(0, (Double(x) + 0.5) / scale - 0.5))
+                let x0 = Int(sx), x1 = min(image.width - 1, x0 + 1), fx = sx - Double(x0)
+                for k in 0..<c {
+                    let p00 = Double(image.pixels[(y0 * image.width + x0) * c + k]), p01 = Double(image.pixels[(y0 * image.width + x1) * c + k])
+                    let p10 = Double(image.pixels[(y1 * image.width + x0) * c + k]), p11 = Double(image.pixels[(y1 * image.width + x1) * c + k])
+                    let top = p00 + (p01 - p00) * fx, bottom = p10 + (p11 - p10) * fx
+                    out[(y * width + x) * c + k] = UInt8(min(255, max(0, (top + (bottom - top) * fy).rounded())))
+                }
+            }
+        }
+        return RenderedImage(width: width, height: height, channels: c, pixels: out)
+    }
+}

@@ -1,0 +1,157 @@
+import Archive
+import DICOM
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Imaging
+import NIOCore
+
+/// WADO-RS rendered resources (PS3.18 §10.4.1.1.3) and thumbnails (§10.4.1.1.6): one frame
+/// rendered for display (Imaging.Renderer) as JPEG or PNG.
+struct RenderedRoutes: Sendable {
+    let archive: Archive
+    let configuration: ServerConfiguration
+    static let thumbnailSize = 128
+
+    func register(on router: Router<BasicRequestContext>) {
+        let study = "\(configuration.dicomWebPath)/studies/:study"
+        let instance = "\(study)/series/:series/instances/:instance"
+        router.get("\(instance)/rendered") { request, context in
+            try await render(request, candidates: [try WADORoutes.selector(context)], frame: 1, thumbnail: false)
+        }
+        router.get("\(instance)/frames/:frames/rendered") { request, context in
+            let numbers = try FrameRoutes.frameNumbers(try context.parameters.require("frames"))
+            guard numbers.count == 1 else {
+                throw DICOMwebError(.badRequest, "rendered frames are rendered one at a time: ask for a single frame number")
+            }
+            return try await render(request, candidates: [try WADORoutes.selector(context)], frame: numbers[0], thumbnail: false)
+        }
+        router.get("\(instance)/thumbnail") { request, context in
+            try await render(request, candidates: [try WADORoutes.selector(context)], frame: 1, thumbnail: true)
+        }
+        router.get("\(study)/series/:series/thumbnail") { request, context in
+            try await render(request, candidates: try await representatives(try WADORoutes.selector(context)), frame: 1, thumbnail: true)
+        }
+        router.get("\(study)/thumbnail") { request, context in
+            try await render(request, candidates: try await representatives(try WADORoutes.selector(context)), frame: 1, thumbnail: true)
+        }
+    }
+
+    /// Instances to try for a series or study thumbnail: the middle one of each series first.
+    func representatives(_ selector: InstanceSelector) async throws -> [InstanceSelector] {
+        let files = try await archive.storedFiles(selector)
+        var bySeries: [String: [StoredInstanceFile]] = [:]
+        var order: [String] = []
+        for file in files {
+            if bySeries[file.seriesInstanceUID] == nil { order.append(file.seriesInstanceUID) }
+            bySeries[file.seriesInstanceUID, default: []].append(file)
+        }
+        var result: [InstanceSelector] = []
+        for series in order {
+            let list = bySeries[series]!
+            let middle = list.count / 2
+            for file in [list[middle]] + list.prefix(3) {
+                result.append(InstanceSelector(study: file.studyInstanceUID, series: file.seriesInstanceUID, instance: file.sopInstanceUID))
+            }
+        }
+        return result
+    }
+
+    /// `window=c,w[,function]`, `viewport=vw,vh`, `quality=1..100`; anything else is a 400.
+    static func options(_ request: Request, thumbnail: Bool) throws -> (RenderOptions, quality: Int) {
+        var options = RenderOptions()
+        var quality = 90
+        for (name, value) in try QueryString.parameters(request.uri.query) {
+            switch name {
+            case "window":
+                let parts = value.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+                guard parts.count == 2 || parts.count == 3, let center = Double(parts[0]), let width = Double(parts[1]), width >= 1,
+                      let function = parts.count == 3 ? VOIFunction(rawValue: parts[2].lowercased()) : .linear else {
+                    throw DICOMwebError(.badRequest,
+                        "window=\(value) is not center,width[,function] with width >= 1 and function linear, linear_exact or sigmoid")
+                }
+                options.window = (center, width, function)
+            case "viewport":
+                let parts = value.split(separator: ",").map(String.init)
+                guard parts.count == 2, let width = Int(parts[0]), let height = Int(parts[1]), (1...4096).contains(width),
+                      (1...4096).contains(height) else {
+                    throw DICOMwebError(.badRequest,
+                        "viewport=\(value) is not width,height (1-4096); cropping (sx,sy,sw,sh) is not supported")
+                }
+                options.viewport = (width, height)
+            case "quality":
+                guard let number = Int(value), (1...100).contains(number) else {
+                    throw DICOMwebError(.badRequest, "quality=\(value) is not an integer from 1 to 100")
+                }
+                quality = number
+            case "annotation", "iccprofile", "charset":
+                throw DICOMwebError(.badRequest, "the \(name) parameter is not supported (see CONFORMANCE.md)")
+            default:
+                throw DICOMwebError(.badRequest, "\(name) is not a rendered-resource parameter (window, viewport, quality)")
+            }
+        }
+        if thumbnail, options.viewport == nil { options.viewport = (thumbnailSize, thumbnailSize) }
+        return (options, quality)
+    }
+
+    enum Format { case jpeg, png }
+
+    static func negotiate(_ accept: String?) throws(DICOMwebError) -> Format {
+        for entry in AcceptEntry.parse(accept) {
+            if entry.mediaType.covers(MediaType(type: "image", subtype: "jpeg")) { return .jpeg }
+            if entry.mediaType.covers(MediaType(type: "image", subtype: "png")) { return .png }
+        }
+        var error = DICOMwebError(.notAcceptable, "cannot answer with \(accept ?? ""): rendered images are image/jpeg or image/png")
+        error.headers[.availableMediaTypes] = "image/jpeg, image/png"
+        throw error
+    }
+
+    func render(_ request: Request, candidates: [InstanceSelector], frame: Int, thumbnail: Bool) async throws -> Response {
+        let format = try Self.negotiate(request.headers[.accept])
+        let (options, quality) = try Self.options(request, thumbnail: thumbnail)
+        var lastError: Error = DICOMwebError(.notFound, "nothing to render")
+        for selector in candidates {
+            do {
+                let image = try await renderedImage(selector, frame: frame, options: options)
+                let bytes = format == .jpeg ? try image.jpeg(quality: quality) : try image.png()
+                return Response(status: .ok, headers: [.contentType: format == .jpeg ? "image/jpeg" : "image/png",
+                                                       .crossOriginResourcePolicy: "cross-origin"],
+                                body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+            } catch {
+                lastError = error
+                if candidates.count == 1 { break }
+            }
+        }
+        throw lastError
+    }
+
+    private func renderedImage(_ selector: InstanceSelector, frame: Int, options: RenderOptions) async throws -> RenderedImage {
+        guard let file = try await archive.storedFiles(selector).first else { throw DICOMwebError(.notFound, "\(selector) not found") }
+        let path = file.url.path
+        return try await archive.withReadLease(study: file.studyInstanceUID) {
+            let part10 = try Part10Reader.read(path: path, options: ReadOptions(deferValuesLongerThan: 0))
+            do {
+                let index = try FrameIndex(part10)
+                guard frame <= index.numberOfFrames else {
+                    throw DICOMwebError(.notFound, "frame \(frame) is out of range: the instance has \(index.numberOfFrames)")
+                }
+                let pixels = try PixelDescription(part10.dataSet)
+                let bytes = try index.bytes(ofFrame: frame - 1, path: path)
+                var photometric = pixels.photometricInterpretation
+                var native = bytes
+                if index.isEncapsulated {
+                    let decoded = try FrameDecoder.decode(bytes, transferSyntaxUID: file.transferSyntaxUID, pixels)
+                    native = decoded.bytes
+                    photometric = decoded.photometricInterpretation
+                }
+                return try Renderer.render(frame: native, pixels: pixels, photometricInterpretation: photometric,
+                                           planar: !index.isEncapsulated && pixels.planarConfiguration == 1,
+                                           dataSet: part10.dataSet, options: options)
+            } catch let error as CodecError {
+                throw DICOMwebError(.notAcceptable, "instance \(file.sopInstanceUID) cannot be rendered: \(error.reason)")
+            } catch let error as DICOMParseError {
+                throw DICOMwebError(.badRequest, "instance \(file.sopInstanceUID) has nothing to render: \(error.reason)")
+            }
+        }
+    }
+}

@@ -1,0 +1,53 @@
+import DICOM
+import Foundation
+import Imaging
+import Testing
+
+@Suite struct RendererTests {
+    /// 4 pixels of 16-bit signed values -1024, 0, 40, 3000 with rescale 1/0.
+    func ct(_ values: [Int16], photometric: String = "MONOCHROME2") -> ([UInt8], PixelDescription, DataSet) {
+        let bytes = values.flatMap { v -> [UInt8] in let u = UInt16(bitPattern: v); return [UInt8(u & 0xFF), UInt8(u >> 8)] }
+        let pixels = PixelDescription(rows: 1, columns: values.count, samplesPerPixel: 1, bitsAllocated: 16, bitsStored: 16,
+                                      pixelRepresentation: 1, photometricInterpretation: photometric, planarConfiguration: 0)
+        var ds = DataSet()
+        ds.setString(.rescaleSlope, vr: .DS, "1")
+        ds.setString(.rescaleIntercept, vr: .DS, "0")
+        return (bytes, pixels, ds)
+    }
+
+    @Test func linearWindowFollowsPS3_3() throws {
+        let (bytes, pixels, ds) = ct([-1024, -160, 40, 239, 3000])
+        let image = try Renderer.render(frame: bytes, pixels: pixels, photometricInterpretation: "MONOCHROME2", planar: false,
+                                        dataSet: ds, options: RenderOptions(window: (40, 400, .linear)))
+        // c - 0.5 ± (w - 1) / 2 = [-160, 239]: at or below → 0, above → 255, between linear.
+        #expect(image.pixels == [0, 0, 128, 255, 255])
+        let inverted = try Renderer.render(frame: bytes, pixels: pixels, photometricInterpretation: "MONOCHROME1", planar: false,
+                                           dataSet: ds, options: RenderOptions(window: (40, 400, .linear)))
+        #expect(inverted.pixels == image.pixels.map { 255 - $0 })
+    }
+
+    @Test func viewportKeepsTheAspectRatio() throws {
+        let (bytes, pixels, ds) = ct(Array(repeating: 40, count: 8))
+        let image = try Renderer.render(frame: bytes, pixels: pixels, photometricInterpretation: "MONOCHROME2", planar: false,
+                                        dataSet: ds, options: RenderOptions(window: (40, 400, .linear), viewport: (4, 4)))
+        #expect(image.width == 4 && image.height == 1)
+    }
+
+    @Test func pngHasItsSignatureChunksAndChecksums() throws {
+        let png = try RenderedImage(width: 2, height: 2, channels: 1, pixels: [0, 64, 128, 255]).png()
+        #expect(Array(png.prefix(8)) == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
+        #expect(String(decoding: png[12..<16], as: UTF8.self) == "IHDR")
+        #expect(String(decoding: png.suffix(8).prefix(4), as: UTF8.self) == "IEND")
+        let jpeg = try RenderedImage(width: 8, height: 8, channels: 3, pixels: Array(repeating: 200, count: 192)).jpeg(quality: 80)
+        #expect(Array(jpeg.prefix(2)) == [0xFF, 0xD8])
+    }
+
+    @Test func unsupportedPhotometricIsACodecError() throws {
+        let pixels = PixelDescription(rows: 1, columns: 1, samplesPerPixel: 1, bitsAllocated: 8, bitsStored: 8,
+                                      pixelRepresentation: 0, photometricInterpretation: "PALETTE COLOR", planarConfiguration: 0)
+        #expect(throws: CodecError.self) {
+            try Renderer.render(frame: [1], pixels: pixels, photometricInterpretation: "PALETTE COLOR", planar: false,
+                                dataSet: DataSet(), options: RenderOptions())
+        }
+    }
+}

@@ -1,0 +1,117 @@
+"""WADO-RS rendered and thumbnail resources: decoded with Pillow, compared with a numpy
+rendering of pydicom's pixel data (PS3.3 C.11.2.1.2 linear VOI)."""
+import io
+import pathlib
+
+import numpy as np
+import pydicom
+import pytest
+import requests
+from PIL import Image
+from pydicom.data import get_testdata_file
+
+from bbhelpers import FIXTURES, assert_json_error, stow
+
+CT = FIXTURES / "ct" / "ct_0001.dcm"
+MF = FIXTURES / "multiframe" / "mf_10frames.dcm"
+J2K_RGB = pathlib.Path(get_testdata_file("US1_J2KR.dcm"))
+RGB = pathlib.Path(get_testdata_file("SC_rgb.dcm"))
+MONO1 = pathlib.Path(get_testdata_file("RG1_J2KR.dcm"))
+
+
+@pytest.fixture(scope="module")
+def server(module_server):
+    assert stow(module_server.base, [p.read_bytes() for p in (CT, MF, J2K_RGB, RGB, MONO1)]).status_code == 200
+    return module_server
+
+
+def url(server, path, ds, suffix):
+    return (f"{server.base}/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}/instances/{ds.SOPInstanceUID}"
+            f"{suffix}")
+
+
+def reference_window(ds, center, width, frame=None):
+    """PS3.3 C.11.2.1.2.1 linear VOI over the modality values, to 8 bits (the test's own copy)."""
+    pixels = ds.pixel_array if frame is None else ds.pixel_array[frame]
+    x = pixels.astype(np.float64) * float(getattr(ds, "RescaleSlope", 1)) + float(getattr(ds, "RescaleIntercept", 0))
+    y = ((x - (center - 0.5)) / (width - 1) + 0.5) * 255
+    y = np.where(x <= center - 0.5 - (width - 1) / 2, 0, np.where(x > center - 0.5 + (width - 1) / 2, 255, y))
+    return np.clip(np.rint(y), 0, 255).astype(np.int64)
+
+
+@pytest.mark.parametrize("accept, kind", [("image/png", "PNG"), (None, "JPEG"), ("image/*", "JPEG")])
+def test_rendered_ct_window_40_400(server, accept, kind):
+    ds = pydicom.dcmread(CT)
+    headers = {"Accept": accept} if accept else {}
+    r = requests.get(url(server, CT, ds, "/rendered?window=40,400"), headers=headers, timeout=30)
+    assert r.status_code == 200, r.text[:300]
+    assert r.headers["Content-Type"] == ("image/png" if kind == "PNG" else "image/jpeg")
+    assert r.headers["Cross-Origin-Resource-Policy"] == "cross-origin"
+    image = Image.open(io.BytesIO(r.content))
+    assert image.format == kind and image.size == (ds.Columns, ds.Rows)
+    if kind == "PNG":   # lossless output: within ±1 of the reference
+        ours = np.asarray(image.convert("L")).astype(np.int64)
+        assert np.abs(ours - reference_window(ds, 40, 400)).max() <= 1
+
+
+def test_without_a_window_the_files_window_is_used(server):
+    ds = pydicom.dcmread(CT)
+    center, width = float(ds.WindowCenter), float(ds.WindowWidth)
+    r = requests.get(url(server, CT, ds, "/rendered"), headers={"Accept": "image/png"}, timeout=30)
+    ours = np.asarray(Image.open(io.BytesIO(r.content)).convert("L")).astype(np.int64)
+    assert np.abs(ours - reference_window(ds, center, width)).max() <= 1
+
+
+def test_monochrome1_is_inverted(server):
+    ds = pydicom.dcmread(MONO1)
+    assert ds.PhotometricInterpretation == "MONOCHROME1"
+    r = requests.get(url(server, MONO1, ds, "/rendered?window=2000,4000"), headers={"Accept": "image/png"}, timeout=60)
+    assert r.status_code == 200
+    ours = np.asarray(Image.open(io.BytesIO(r.content)).convert("L")).astype(np.int64)
+    assert np.abs(ours - (255 - reference_window(ds, 2000, 4000))).max() <= 1
+
+
+def test_color_jpeg2000_renders_as_rgb(server):
+    ds = pydicom.dcmread(J2K_RGB)
+    r = requests.get(url(server, J2K_RGB, ds, "/rendered"), headers={"Accept": "image/png"}, timeout=60)
+    assert r.status_code == 200
+    image = Image.open(io.BytesIO(r.content))
+    assert image.mode == "RGB" and image.size == (ds.Columns, ds.Rows)
+    original = pydicom.dcmread(get_testdata_file("US1_UNCR.dcm")).pixel_array
+    assert np.array_equal(np.asarray(image), original)
+
+
+def test_frame_rendered_viewport_and_quality(server):
+    ds = pydicom.dcmread(MF)
+    r = requests.get(url(server, MF, ds, "/frames/3/rendered?viewport=32,16&quality=50"), timeout=30)
+    assert r.status_code == 200
+    image = Image.open(io.BytesIO(r.content))
+    assert image.format == "JPEG" and max(image.size) <= 32 and image.size[1] <= 16
+    assert_json_error(requests.get(url(server, MF, ds, "/frames/11/rendered"), timeout=30), 404, "frame 11")
+    assert_json_error(requests.get(url(server, MF, ds, "/frames/1,2/rendered"), timeout=30), 400, "one at a time")
+
+
+@pytest.mark.parametrize("query, needle", [
+    ("window=40", "window"), ("window=40,0", "window"), ("window=40,400,cubic", "window"), ("viewport=0,10", "viewport"),
+    ("viewport=10,10,0,0,5,5", "viewport"), ("quality=0", "quality"), ("annotation=patient", "annotation"),
+    ("color=red", "color"),
+])
+def test_bad_parameters_are_400(server, query, needle):
+    ds = pydicom.dcmread(CT)
+    assert_json_error(requests.get(url(server, CT, ds, f"/rendered?{query}"), timeout=30), 400, needle)
+
+
+def test_unsupported_media_type_is_406(server):
+    ds = pydicom.dcmread(CT)
+    assert_json_error(requests.get(url(server, CT, ds, "/rendered"), headers={"Accept": "image/gif"}, timeout=30), 406)
+
+
+def test_thumbnails_of_instance_series_and_study(server):
+    ds = pydicom.dcmread(CT)
+    for path in (f"/studies/{ds.StudyInstanceUID}/thumbnail", f"/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}/thumbnail",
+                 f"/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}/instances/{ds.SOPInstanceUID}/thumbnail"):
+        r = requests.get(server.base + path, timeout=30)
+        assert r.status_code == 200, (path, r.text[:200])
+        image = Image.open(io.BytesIO(r.content))
+        assert image.format == "JPEG" and max(image.size) == 128
+    assert_json_error(requests.get(f"{server.base}/studies/1.2.3.4/thumbnail", timeout=30), 404)
