@@ -18,10 +18,14 @@ What it does, in one run:
        - GET of each 32 MiB instance with transfer-syntax=* (MB/s: bytes / wall time, 3 rounds),
          and of the whole 256 MiB study in one request;
        - GET .../frames/1 of the 512x512 slice and .../frames/33 of a multi-frame instance with
-         Accept: multipart/related; type="application/octet-stream"; transfer-syntax=* (p50/p95 ms).
+         Accept: multipart/related; type="application/octet-stream"; transfer-syntax=* (p50/p95 ms);
+       - a JPEG 2000 lossless 1024x1024 frame asked for uncompressed (decoded by the server),
+         a rendered JPEG of the 512x512 slice (its own window, 40/400) and the 100-instance study's
+         thumbnail (Orthanc's DICOMweb plugin 1.7 has no thumbnail resource: n/a).
      Every answer is checked (status 200, expected size or instance count).
   3. Prints a table with ratios and the targets: study metadata >= 5x faster than Orthanc;
-     instance retrieve >= 1 GB/s on loopback.
+     instance retrieve >= 1 GB/s on loopback; rendered and thumbnail >= 2x faster than Orthanc.
+     "n/a" where a server cannot answer (Orthanc without its GDCM plugin cannot decode JPEG 2000).
 
 Exit 0 whether targets are met or not; 2 if a binary is missing; 1 on errors.
 """
@@ -41,6 +45,7 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
+from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
@@ -49,7 +54,7 @@ sys.path.insert(0, str(HERE))
 import stow_qido as sq  # noqa: E402  (server start-up and shutdown helpers)
 
 CORPUS = HERE / ".corpus-wado"
-VERSION = 1
+VERSION = 2
 DICOM_ANY = 'multipart/related; type="application/dicom"; transfer-syntax=*'
 OCTETS_ANY = 'multipart/related; type="application/octet-stream"; transfer-syntax=*'
 
@@ -103,6 +108,14 @@ def ensure_corpus() -> dict:
             ds.save_as(folder / f"{n:05d}.dcm", enforce_file_format=True)
             sops.append(ds.SOPInstanceUID)
         info[label] = {"study": study, "series": series, "sops": sops, "count": count}
+    # A JPEG 2000 lossless instance (pydicom-data's MR2_J2KR, 1024x1024 16-bit) with UIDs of its own.
+    j2k = pydicom.dcmread(get_testdata_file("MR2_J2KR.dcm"))
+    study, series = generate_uid(), generate_uid()
+    j2k.StudyInstanceUID, j2k.SeriesInstanceUID = study, series
+    j2k.SOPInstanceUID = j2k.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    (CORPUS / "j2k").mkdir()
+    j2k.save_as(CORPUS / "j2k" / "00000.dcm", enforce_file_format=True)
+    info["j2k"] = {"study": study, "series": series, "sops": [j2k.SOPInstanceUID], "count": 1}
     manifest.write_text(json.dumps(info))
     return info
 
@@ -156,7 +169,7 @@ def p(values: list[float], q: float) -> float:
 
 def bench(server: sq.Server, corpus: dict, runs: int) -> dict:
     client = Client(server.base)
-    for label in ("small", "large", "bulk", "slice"):
+    for label in ("small", "large", "bulk", "slice", "j2k"):
         files = sorted((CORPUS / label).glob("*.dcm"))
         for i in range(0, len(files), 50):
             status = client.post("/studies", sq.multipart_body(files[i:i + 50]), sq.STOW_HEADERS["Content-Type"])
@@ -199,6 +212,29 @@ def bench(server: sq.Server, corpus: dict, runs: int) -> dict:
         times = timed(runs, lambda: client.get(path, OCTETS_ANY))
         out[f"{label} p50"] = statistics.median(times)
         out[f"{label} p95"] = p(times, 95)
+    # Imaging: JPEG 2000 frames decoded to uncompressed, rendered JPEG of a 512x512 CT, a study thumbnail.
+    j2k = corpus["j2k"]
+    j2k_frame = f"/studies/{j2k['study']}/series/{j2k['series']}/instances/{j2k['sops'][0]}/frames/1"
+    status, n, _ = client.get(j2k_frame, 'multipart/related; type="application/octet-stream"')
+    if status == 200 and n >= 1024 * 1024 * 2:
+        times = timed(max(10, runs // 5), lambda: client.get(j2k_frame, 'multipart/related; type="application/octet-stream"'))
+        out["J2K 1024x1024 frame → uncompressed p50"] = statistics.median(times)
+    else:
+        out["J2K 1024x1024 frame → uncompressed p50"] = None
+        print(f"  {server.name}: J2K frame transcoding answered HTTP {status}", flush=True)
+    # No parameters: Orthanc's DICOMweb plugin answers 400 to window/quality; the slices carry
+    # Window Center/Width 40/400, which MiniVNA then applies (so both render the same window).
+    rendered = f"/studies/{single['study']}/series/{single['series']}/instances/{single['sops'][0]}/rendered"
+    for label, path in (("rendered JPEG 512x512 CT", rendered), ("thumbnail of the 100-instance study",
+                                                                  f"/studies/{corpus['small']['study']}/thumbnail")):
+        status, n, _ = client.get(path, "image/jpeg")
+        if status != 200:
+            out[f"{label} p50"] = None
+            print(f"  {server.name}: {label} answered HTTP {status}", flush=True)
+            continue
+        times = timed(runs, lambda: client.get(path, "image/jpeg"))
+        out[f"{label} p50"] = statistics.median(times)
+        out[f"{label} p95"] = p(times, 95)
     return out
 
 
@@ -233,6 +269,9 @@ def main() -> int:
     print(f"\n{'metric':40} {'MiniVNA':>10} {'Orthanc':>10} {'ratio':>7}  target")
     for key, value in mini.items():
         other = orth.get(key)
+        if value is None:
+            print(f"{key:40} {'n/a':>10}")
+            continue
         faster_is_higher = "MB/s" in key
         ratio = (value / other if faster_is_higher else other / value) if other else None
         target = ""
@@ -240,6 +279,8 @@ def main() -> int:
             target = f">=5x {'PASS' if ratio >= 5 else 'MISS'}"
         if key == "instance retrieve MB/s":
             target = f">=1000 MB/s {'PASS' if value >= 1000 else 'MISS'}"
+        if (key.startswith("rendered") or key.startswith("thumbnail")) and key.endswith("p50") and ratio is not None:
+            target = f">=2x {'PASS' if ratio >= 2 else 'MISS'}"
         print(f"{key:40} {value:10.2f} {other if other is not None else float('nan'):10.2f} "
               f"{ratio if ratio is not None else float('nan'):7.2f}  {target}")
     print("ratio > 1 = MiniVNA better (time: Orthanc/MiniVNA; MB/s: MiniVNA/Orthanc)")

@@ -47,7 +47,7 @@ public struct RenderedImage: Sendable {
             tjCompress2(handle, source.baseAddress, Int32(width), 0, Int32(height),
                         Int32((channels == 1 ? TJPF_GRAY : TJPF_RGB).rawValue), &buffer, &size,
                         Int32((channels == 1 ? TJSAMP_GRAY : TJSAMP_420).rawValue), Int32(max(1, min(100, quality))),
-                        TJFLAG_ACCURATEDCT)
+                        TJFLAG_FASTDCT)
         }
         defer { if let buffer { tjFree(buffer) } }
         guard status == 0, let buffer else {
