@@ -164,6 +164,10 @@ struct QueryPlan: Sendable {
             arguments += values.map(\.databaseValue)
             return "\(column) IN (" + values.map { _ in "?" }.joined(separator: ", ") + ")"
         case (_, .range(let lower, let upper)):
+            // The date index only pays for a narrow range: over a wide one SQLite would walk most of
+            // it and then sort, where scanning studies in row order stops at the page's end. `+`
+            // keeps the planner off the index for ranges longer than about a year.
+            let column = attribute.kind == .date && !Self.isNarrowDateRange(lower, upper) ? "+\(column)" : column
             var parts = ["\(column) != ''"]
             if let lower {
                 arguments.append((lower).databaseValue)
@@ -182,6 +186,13 @@ struct QueryPlan: Sendable {
             }
             return "(" + parts.joined(separator: " AND ") + ")"
         }
+    }
+
+    /// Both bounds given (YYYYMMDD) and at most ~13 months apart.
+    static func isNarrowDateRange(_ lower: String?, _ upper: String?) -> Bool {
+        guard let lower, let upper, let a = DICOMDate(lower), let b = DICOMDate(upper) else { return false }
+        let span = (b.year - a.year) * 372 + (b.month - a.month) * 31 + (b.day - a.day)
+        return span <= 400
     }
 
     /// `*`/`?` are GLOB's own wildcards; `[` must be escaped.
