@@ -40,8 +40,11 @@ enum RetrieveNegotiation {
         TransferSyntax.implicitVRLittleEndian.uid, TransferSyntax.explicitVRBigEndian.uid,
         TransferSyntax.deflatedExplicitVRLittleEndian.uid, TransferSyntax.explicitVRLittleEndian.uid,
     ]
-    /// What MiniVNA writes when it re-encodes (Big Endian is retired; Deflated is not produced).
-    static let reencodable: Set<String> = [TransferSyntax.explicitVRLittleEndian.uid, TransferSyntax.implicitVRLittleEndian.uid]
+    /// What MiniVNA writes when it re-encodes: Explicit and Implicit VR LE, and the lossless
+    /// compressed syntaxes Imaging encodes (RLE, JPEG 2000 lossless). Big Endian (retired) and
+    /// Deflated are not produced.
+    static let reencodable: Set<String> = Set([TransferSyntax.explicitVRLittleEndian.uid, TransferSyntax.implicitVRLittleEndian.uid])
+        .union(Compressor.encodable)
 
     static func convertibleToExplicitLittleEndian(_ uid: String) -> Bool { uncompressed.contains(uid) }
 
@@ -86,7 +89,8 @@ enum RetrieveNegotiation {
             "cannot answer with \(accept ?? ""): the instances are stored as \(stored); available are "
             + "multipart/related; type=\"application/dicom\" with transfer-syntax=* (as stored) or, for uncompressed "
             + "instances and those MiniVNA decodes (RLE, JPEG 2000, JPEG baseline), \(TransferSyntax.explicitVRLittleEndian.uid) "
-            + "(the default) or \(TransferSyntax.implicitVRLittleEndian.uid)")
+            + "(the default), \(TransferSyntax.implicitVRLittleEndian.uid), or losslessly compressed as "
+            + "\(Compressor.encodable.sorted().joined(separator: " or "))")
         error.headers[.availableMediaTypes] = "multipart/related; type=\"application/dicom\"; transfer-syntax=*"
         throw error
     }

@@ -95,14 +95,27 @@ struct WADORoutes: Sendable {
     /// An uncompressed instance re-encoded as Explicit VR Little Endian (PS3.18 §8.7.3.5.2: the
     /// default for application/dicom) or Implicit VR Little Endian, when asked for.
     /// Compressed instances (RLE, JPEG 2000, JPEG baseline) are decoded first (Imaging).
+    /// Lossless compression (RLE, JPEG 2000 lossless) is applied last, to the native dataset.
     static func reencode(_ file: StoredInstanceFile, as syntax: String, inflater: (any DeflateDecoding)?) throws -> [UInt8] {
+        let meta: DataSet
+        var native: DataSet
         if FrameDecoder.decodable.contains(file.transferSyntaxUID) {
             let part10 = try Part10Reader.read(path: file.url.path, options: ReadOptions(deferValuesLongerThan: 0))
-            let native = try Decompressor.decompress(part10, path: file.url.path)
-            return try Part10Writer.write(native, meta: part10.fileMetaInformation, transferSyntaxUID: syntax)
+            native = try Decompressor.decompress(part10, path: file.url.path)
+            meta = part10.fileMetaInformation
+        } else {
+            let part10 = try Part10Reader.read(path: file.url.path, options: ReadOptions(inflater: inflater))
+            native = part10.dataSet
+            meta = part10.fileMetaInformation
         }
-        let part10 = try Part10Reader.read(path: file.url.path, options: ReadOptions(inflater: inflater))
-        return try Part10Writer.write(part10.dataSet, meta: part10.fileMetaInformation, transferSyntaxUID: syntax)
+        if Compressor.encodable.contains(syntax) {
+            do {
+                native = try Compressor.compress(native, transferSyntaxUID: syntax)
+            } catch let error as CodecError {
+                throw DICOMwebError(.notAcceptable, "instance \(file.sopInstanceUID) cannot be sent as \(syntax): \(error.reason)")
+            }
+        }
+        return try Part10Writer.write(native, meta: meta, transferSyntaxUID: syntax)
     }
 
     // MARK: Metadata

@@ -1,6 +1,6 @@
 import DICOM
 import Foundation
-import Imaging
+@testable import Imaging
 import Testing
 
 /// pydicom's and pydicom-data's files (installed by pip), found through Python.
@@ -72,5 +72,29 @@ enum TestFiles {
         for syntax in ["1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.5", "1.2.840.10008.1.2.4.80"] {
             #expect(throws: CodecError.self) { try FrameDecoder.decode(garbage, transferSyntaxUID: syntax, pixels) }
         }
+    }
+}
+
+@Suite struct EncoderTests {
+    /// Encode → decode gives back every sample (lossless), for 8/16-bit, signed, RGB, multi-frame.
+    @Test(arguments: ["SC_rgb.dcm", "MR_small.dcm", "emri_small.dcm", "US1_UNCR.dcm", "SC_rgb_16bit.dcm"])
+    func losslessRoundTrips(name: String) throws {
+        let (frames, pixels) = try TestFiles.frames(name)
+        for frame in frames.prefix(3) {
+            let rle = try RLEEncoder.encode(frame.bytes, pixels)
+            #expect(try RLEDecoder.decode(rle, pixels).bytes == frame.bytes, "RLE \(name)")
+            let j2k = try JPEG2000Encoder.encodeLossless(frame.bytes, pixels)
+            #expect(j2k.count < frame.bytes.count * 2)
+            var described = pixels
+            if pixels.samplesPerPixel == 3 { described.photometricInterpretation = "YBR_RCT" }
+            let decoded = try JPEG2000Decoder.decode(j2k, described)
+            #expect(decoded.bytes == frame.bytes, "JPEG 2000 \(name)")
+        }
+    }
+
+    @Test func packBitsUsesRunsAndLiterals() {
+        var out: [UInt8] = []
+        RLEEncoder.packBits([7, 7, 7, 7, 1, 2, 3, 9, 9], into: &out)
+        #expect(out == [0xFD, 7, 0x02, 1, 2, 3, 0xFF, 9])
     }
 }

@@ -4,9 +4,13 @@ import base64
 import io
 import json
 import pathlib
+import shutil
+import subprocess
 import sys
 import threading
 import warnings
+
+import numpy as np
 
 import pydicom
 import pytest
@@ -555,3 +559,42 @@ def test_delete_during_a_retrieve_lets_the_retrieve_finish(start_server):
 def test_delete_with_a_malformed_uid_is_400(archive):
     server, _ = archive
     assert_json_error(requests.delete(f"{server.base}/studies/x.y", timeout=30), 400)
+
+
+@pytest.mark.parametrize("name", ["ct_0002.dcm", "SC_rgb_rle.dcm", "emri_small_jpeg_2k_lossless.dcm", "mf_10frames.dcm"])
+def test_rle_lossless_on_request_decodes_to_the_same_pixels_in_pydicom(archive, name):
+    server, _ = archive
+    _, ds = by_name(archive, name)
+    accept = 'multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2.5'
+    r = requests.get(instance_url(server.base, ds), headers={"Accept": accept}, timeout=60)
+    assert r.status_code == 200, r.text[:300]
+    (headers, body), = parse_multipart(r)
+    got = pydicom.dcmread(io.BytesIO(body))
+    assert got.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.5"
+    reference = ds if ds.file_meta.TransferSyntaxUID in UNCOMPRESSED else read(
+        get_testdata_file({"SC_rgb_rle.dcm": "SC_rgb.dcm", "emri_small_jpeg_2k_lossless.dcm": "emri_small.dcm"}[name]))
+    assert np.array_equal(got.pixel_array, reference.pixel_array)
+
+
+def test_jpeg2000_lossless_on_request_decodes_with_opj_decompress(archive, tmp_path):
+    """The codestream MiniVNA writes is decoded by OpenJPEG's own command-line tool to the
+    original samples (an independent decoder, not MiniVNA's)."""
+    opj = shutil.which("opj_decompress")
+    if opj is None:
+        pytest.fail("opj_decompress is missing (apt-get install libopenjp2-tools; scripts/install-deps.sh does)")
+    server, _ = archive
+    _, ds = by_name(archive, "SC_rgb_rle.dcm")   # 8-bit RGB: the reversible colour transform too
+    accept = 'multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2.4.90'
+    r = requests.get(instance_url(server.base, ds), headers={"Accept": accept}, timeout=60)
+    assert r.status_code == 200, r.text[:300]
+    (headers, body), = parse_multipart(r)
+    got = pydicom.dcmread(io.BytesIO(body))
+    assert got.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.4.90" and got.PhotometricInterpretation == "YBR_RCT"
+    frame = next(generate_frames(got.PixelData, number_of_frames=1))
+    (tmp_path / "f.j2k").write_bytes(frame)
+    out = subprocess.run([opj, "-i", str(tmp_path / "f.j2k"), "-o", str(tmp_path / "f.ppm")], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    data = (tmp_path / "f.ppm").read_bytes()
+    pixels = np.frombuffer(data[-ds.Rows * ds.Columns * 3:], dtype=np.uint8).reshape(ds.Rows, ds.Columns, 3)
+    original = read(get_testdata_file("SC_rgb.dcm")).pixel_array
+    assert np.array_equal(pixels, original)
