@@ -64,7 +64,8 @@ extension Archive {
                 """, arguments: arguments).map { ($0[0] as String, $0[1] as String) }
             for (uid, path) in rows {
                 try ArchiveIndex.delete(sopInstanceUID: uid, db)
-                try db.execute(sql: "INSERT INTO pendingDeletion (path) VALUES (?)", arguments: [path])
+                try db.execute(sql: "INSERT INTO pendingDeletion (path, studyInstanceUID) VALUES (?, ?)",
+                               arguments: [path, selector.study])
             }
             return rows.count
         }
@@ -74,16 +75,17 @@ extension Archive {
         let study = selector.study
         Task { [self] in
             await leases.waitUntilFree(study: study)
-            try? removeFilesOfCommittedDeletions()
+            try? removeFilesOfCommittedDeletions(study: study)
         }
         return deleted
     }
 
-    /// Unlinks the files of committed deletions and forgets them. A path that an instance
-    /// stored again since then uses is kept.
-    func removeFilesOfCommittedDeletions() throws {
+    /// Unlinks the files of committed deletions (of one study, or all at start-up when no reader
+    /// exists) and forgets them. A path that an instance stored again since then uses is kept.
+    func removeFilesOfCommittedDeletions(study: String? = nil) throws {
         let pending = try index.pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT id, path FROM pendingDeletion ORDER BY id").map { ($0[0] as Int64, $0[1] as String) }
+            try Row.fetchAll(db, sql: "SELECT id, path FROM pendingDeletion WHERE ? IS NULL OR studyInstanceUID = ? ORDER BY id",
+                             arguments: [study, study]).map { ($0[0] as Int64, $0[1] as String) }
         }
         guard !pending.isEmpty else { return }
         try index.pool.write { db in

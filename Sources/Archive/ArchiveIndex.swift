@@ -154,6 +154,11 @@ public final class ArchiveIndex: Sendable {
             }
             try db.execute(sql: "CREATE INDEX patient_patientKey ON patient(patientKey)")
         }
+        migrator.registerMigration("v6 deletions by study") { db in
+            // A delete's clean-up waits for readers of its own study only, so it must remove only
+            // that study's files.
+            try db.execute(sql: "ALTER TABLE pendingDeletion ADD COLUMN studyInstanceUID TEXT NOT NULL DEFAULT ''")
+        }
         return migrator
     }
 

@@ -33,6 +33,10 @@ public struct FrameIndex: Sendable {
         switch pixelData.value {
         case .encapsulated(let pixels):
             isEncapsulated = true
+            guard declaredFrames <= max(pixels.fragments.count, 1) else {
+                throw DICOMParseError(.malformedEncapsulation,
+                    "Number of Frames is \(declaredFrames) but Pixel Data has \(pixels.fragments.count) fragments", tag: .pixelData)
+            }
             let groups = try pixels.fragmentsPerFrame(numberOfFrames: max(declaredFrames, 1),
                                                       extendedOffsets: dataSet.extendedOffsetTable)
             frames = groups.map { range in
@@ -48,9 +52,12 @@ public struct FrameIndex: Sendable {
             let rows = dataSet.int(.rows) ?? 0, columns = dataSet.int(.columns) ?? 0
             let samples = dataSet.int(.samplesPerPixel) ?? 1
             let bitsAllocated = dataSet.int(.bitsAllocated) ?? 0
-            guard rows > 0, columns > 0, samples > 0, bitsAllocated > 0 else {
-                throw DICOMParseError(.invalidValue, "Rows, Columns, Samples per Pixel or Bits Allocated is missing",
-                                      tag: .pixelData)
+            // The values come from the file: bounded before any arithmetic (US attributes, but a
+            // file may encode them otherwise).
+            guard (1...65535).contains(rows), (1...65535).contains(columns), (1...4).contains(samples),
+                  (1...64).contains(bitsAllocated) else {
+                throw DICOMParseError(.invalidValue,
+                    "Rows, Columns, Samples per Pixel or Bits Allocated is missing or out of range", tag: .pixelData)
             }
             // 1-bit frames (segmentations) are packed one after the other: servable as byte
             // ranges when each frame ends on a byte boundary.
@@ -61,10 +68,9 @@ public struct FrameIndex: Sendable {
             }
             let frameLength = frameBits / 8
             let count = max(declaredFrames, 1)
-            guard frameLength * count <= value.count else {
+            guard count <= value.count / frameLength else {
                 throw DICOMParseError(.truncated,
-                    "Pixel Data holds \(value.count) bytes, \(count) frame(s) of \(frameLength) bytes need \(frameLength * count)",
-                    tag: .pixelData)
+                    "Pixel Data holds \(value.count) bytes: fewer than \(count) frame(s) of \(frameLength) bytes", tag: .pixelData)
             }
             switch value {
             case .deferred(let reference):

@@ -15,7 +15,7 @@ public enum Bundle {
         }
         var links = [link("self", offset: offset)]
         if !summaryCount {
-            if offset + matches.count < total { links.append(link("next", offset: offset + count)) }
+            if count > 0, offset + matches.count < total { links.append(link("next", offset: offset + count)) }
             if offset > 0 { links.append(link("previous", offset: max(0, offset - count))) }
         }
         var bundle: [String: JSONValue] = [

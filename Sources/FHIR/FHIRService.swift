@@ -81,6 +81,11 @@ public struct FHIRService: Sendable {
         var used: [(name: String, value: String)] = []
         for parameter in query.parameters {
             let base = parameter.name.split(separator: ":").first.map(String.init) ?? parameter.name
+            // R4: a modifier the server does not support is an error whatever the handling.
+            if parameter.name.contains(":"), supported.contains(base) || Self.common.contains(base) {
+                throw FHIRError(.badRequest, "not-supported",
+                    "search modifiers are not supported (\(parameter.name)); use \(base) without one")
+            }
             if supported.contains(base) || Self.common.contains(base) {
                 used.append(parameter)
             } else if query.strict {
@@ -236,6 +241,7 @@ public struct FHIRService: Sendable {
         var conditions: [String] = []
         var arguments: StatementArguments = []
         func oneOf(_ column: String, _ values: [String]) {
+            guard !values.isEmpty else { conditions.append("0"); return }   // an empty value matches nothing
             conditions.append("\(column) IN (\(values.map { _ in "?" }.joined(separator: ",")))")
             arguments += StatementArguments(values)
         }
@@ -252,7 +258,7 @@ public struct FHIRService: Sendable {
                 oneOf("o.subject", keys.map { "Patient/\($0)" })
             case "derived-from":
                 let studies = items.compactMap { referenceID($0, type: "ImagingStudy") }
-                guard studies.count == items.count else {
+                guard studies.count == items.count, !studies.isEmpty else {
                     throw FHIRError(.badRequest, "invalid", "derived-from must reference ImagingStudy, not \"\(value)\"")
                 }
                 conditions.append("o.id IN (SELECT observationID FROM fhirObservationDerivedFrom WHERE studyInstanceUID IN (\(studies.map { _ in "?" }.joined(separator: ","))))")
@@ -268,7 +274,8 @@ public struct FHIRService: Sendable {
                     if token.requiresNoSystem { parts.append("system = ''") }
                     alternatives.append("(" + parts.joined(separator: " AND ") + ")")
                 }
-                conditions.append("o.id IN (SELECT observationID FROM fhirObservationToken WHERE \(alternatives.joined(separator: " OR ")))")
+                conditions.append(alternatives.isEmpty ? "0"
+                    : "o.id IN (SELECT observationID FROM fhirObservationToken WHERE \(alternatives.joined(separator: " OR ")))")
             case "date":
                 let search = try DateSearch(value, parameter: name)
                 var after: (value: String, inclusive: Bool)?, before: (value: String, inclusive: Bool)?

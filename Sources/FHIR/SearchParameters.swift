@@ -37,9 +37,9 @@ struct DateSearch {
         } else if value.prefix(2).allSatisfy(\.isLetter) && value.count > 2 {
             throw FHIRError(.badRequest, "invalid", "\(parameter): prefix \"\(value.prefix(2))\" is not supported (eq, ne, gt, lt, ge, le)")
         }
-        let digits = value.prefix { $0 != "Z" && $0 != "+" }.filter { $0.isNumber }
+        let digits = value.prefix { $0 != "Z" && $0 != "+" }.filter { ("0"..."9").contains($0) }
         guard [4, 6, 8, 10, 12, 14].contains(digits.count) || digits.count > 14,
-              value.first?.isNumber == true else {
+              let first = value.first, ("0"..."9").contains(first) else {
             throw FHIRError(.badRequest, "invalid", "\(parameter): \"\(text)\" is not a FHIR date or dateTime")
         }
         let start = String(digits.prefix(14))

@@ -19,8 +19,8 @@ public enum Compressor {
             throw CodecError(.unsupported, "the instance's Pixel Data is not native")
         }
         let frames = max(1, dataSet.string(.numberOfFrames).flatMap(ValueParsing.integerString) ?? 1)
-        guard native.count >= pixels.frameLength * frames else {
-            throw CodecError(.unsupported, "Pixel Data holds \(native.count) bytes, \(frames) frame(s) need \(pixels.frameLength * frames)")
+        guard frames <= native.count / pixels.frameLength else {
+            throw CodecError(.unsupported, "Pixel Data holds \(native.count) bytes: fewer than \(frames) frame(s) of \(pixels.frameLength)")
         }
         var fragments: [LazyBytes] = []
         var offsets: [UInt8] = []
@@ -31,6 +31,9 @@ public enum Compressor {
             var encoded = transferSyntaxUID == "1.2.840.10008.1.2.5"
                 ? try RLEEncoder.encode(frame, pixels) : try JPEG2000Encoder.encodeLossless(frame, pixels)
             if encoded.count % 2 == 1 { encoded.append(0) }
+            guard position <= Int(UInt32.max) else {
+                throw CodecError(.unsupported, "the compressed frames exceed the 4 GiB a Basic Offset Table can address")
+            }
             offsets += [UInt8(position & 0xFF), UInt8((position >> 8) & 0xFF), UInt8((position >> 16) & 0xFF), UInt8(position >> 24)]
             position += 8 + encoded.count
             fragments.append(.bytes(encoded))

@@ -10,8 +10,7 @@ public enum Decompressor {
         let pixels = try PixelDescription(file.dataSet)
         let index = try FrameIndex(file)
         guard index.isEncapsulated else { return try file.loadingDeferredValues() }
-        var native: [UInt8] = []
-        native.reserveCapacity(pixels.frameLength * index.numberOfFrames)
+        var native: [UInt8] = []   // grows as frames decode: nothing is reserved from header values alone
         var photometric = pixels.photometricInterpretation
         for frame in 0..<index.numberOfFrames {
             let decoded = try FrameDecoder.decode(try index.bytes(ofFrame: frame, path: path),

@@ -27,11 +27,20 @@ public struct PixelDescription: Sendable, Hashable {
         guard let rows = dataSet.int(.rows), let columns = dataSet.int(.columns), rows > 0, columns > 0 else {
             throw CodecError(.unsupported, "Rows and Columns are required to decode pixel data")
         }
+        // Bounded before anything is allocated from these header values (a crafted file could
+        // otherwise ask for terabytes): at most 64 Mpixel per frame.
+        guard rows <= 65535, columns <= 65535, rows * columns <= 64 << 20 else {
+            throw CodecError(.unsupported, "\(rows)x\(columns) frames are larger than MiniVNA decodes (64 Mpixel)")
+        }
         let bitsAllocated = dataSet.int(.bitsAllocated) ?? 0
         guard bitsAllocated == 8 || bitsAllocated == 16 else {
             throw CodecError(.unsupported, "decoding \(bitsAllocated)-bit pixel data is not supported (8 or 16)")
         }
-        self.init(rows: rows, columns: columns, samplesPerPixel: dataSet.int(.samplesPerPixel) ?? 1,
+        let samples = dataSet.int(.samplesPerPixel) ?? 1
+        guard samples == 1 || samples == 3 else {
+            throw CodecError(.unsupported, "\(samples) samples per pixel are not supported (1 or 3)")
+        }
+        self.init(rows: rows, columns: columns, samplesPerPixel: samples,
                   bitsAllocated: bitsAllocated, bitsStored: dataSet.int(.bitsStored) ?? bitsAllocated,
                   pixelRepresentation: dataSet.int(.pixelRepresentation) ?? 0,
                   photometricInterpretation: dataSet.string(.photometricInterpretation) ?? "MONOCHROME2",

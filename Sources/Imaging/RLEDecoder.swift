@@ -9,6 +9,7 @@ public enum RLEDecoder {
         let segments = u32(0)
         let bytesPerSample = pixels.bytesPerSample
         let expected = pixels.samplesPerPixel * bytesPerSample
+        guard segments <= 15 else { throw CodecError(.rle, "the RLE header names \(segments) segments (at most 15)") }
         guard segments == expected else {
             throw CodecError(.rle, "\(segments) RLE segments for \(pixels.samplesPerPixel) sample(s) of \(pixels.bitsAllocated) bits (expected \(expected))")
         }

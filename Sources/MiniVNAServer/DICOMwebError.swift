@@ -3,6 +3,7 @@ import DICOM
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Imaging
 
 /// An HTTP error with the reason the client gets in the body. The one place where module errors
 /// (ArchiveError, DICOMParseError) become HTTP statuses.
@@ -53,6 +54,8 @@ struct DICOMwebError: HTTPResponseError, CustomStringConvertible {
         case let error as DICOMwebError: return error
         case let error as ArchiveError: return DICOMwebError(error)
         case let error as DICOMParseError: return DICOMwebError(.badRequest, error.description)
+        // A codec that cannot produce what was negotiated: the representation is not available.
+        case let error as CodecError: return DICOMwebError(.notAcceptable, "cannot transcode: \(error.reason)")
         case let error as HTTPError: return DICOMwebError(error.status == .notFound ? .notFound : .badRequest, error.body ?? "\(error.status)")
         default: return DICOMwebError(.serverError, "internal error: \(error)")
         }

@@ -142,9 +142,25 @@ struct FHIRRoutes: Sendable {
     static func versionHeaders(_ resource: JSONValue) -> HTTPFields {
         guard let version = resource["meta"]?["versionId"]?.stringValue else { return [:] }
         var headers: HTTPFields = [.eTag: "W/\"\(version)\""]
-        if let updated = resource["meta"]?["lastUpdated"]?.stringValue { headers[.lastModified] = updated }
+        if let updated = resource["meta"]?["lastUpdated"]?.stringValue, let date = Self.instantParser.date(from: updated) {
+            headers[.lastModified] = Self.httpDate.string(from: date)   // IMF-fixdate (RFC 9110 §5.6.7)
+        }
         return headers
     }
+
+    nonisolated(unsafe) static let instantParser: ISO8601DateFormatter = {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter
+    }()
+
+    nonisolated(unsafe) static let httpDate: DateFormatter = {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss 'GMT'"
+        return formatter
+    }()
 
     /// The search parameters (percent-decoded) and the Prefer handling.
     static func searchQuery(_ request: Request) throws -> SearchQuery {

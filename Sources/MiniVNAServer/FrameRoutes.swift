@@ -34,17 +34,19 @@ struct FrameRoutes: Sendable {
         return numbers
     }
 
-    /// The stored file of one instance, read with every binary value left in the file.
-    private func open(_ selector: InstanceSelector) async throws -> (StoredInstanceFile, Part10File) {
+    /// The stored file of one instance, opened (see `OpenFile`) and read with every binary value
+    /// left in the file.
+    private func open(_ selector: InstanceSelector) async throws -> (StoredInstanceFile, Part10File, OpenFile) {
         guard let file = try await archive.storedFiles(selector).first else { throw DICOMwebError(.notFound, "\(selector) not found") }
-        let part10 = try Part10Reader.read(path: file.url.path, options: ReadOptions(
+        let opened = try OpenFile(file.url)
+        let part10 = try Part10Reader.read(path: opened.path, options: ReadOptions(
             deferValuesLongerThan: 0, inflater: archive.configuration.inflater))
-        return (file, part10)
+        return (file, part10, opened)
     }
 
     func frames(_ request: Request, _ selector: InstanceSelector, list: String) async throws -> Response {
         let numbers = try Self.frameNumbers(list)
-        let (file, part10) = try await open(selector)
+        let (file, part10, opened) = try await open(selector)
         let index: FrameIndex
         do {
             index = try FrameIndex(part10)
@@ -57,13 +59,13 @@ struct FrameRoutes: Sendable {
         }
         let encoding = try RetrieveNegotiation.frames(accept: request.headers[.accept], storedSyntax: file.transferSyntaxUID,
                                                       encapsulated: index.isEncapsulated, frameCount: numbers.count)
-        return try response(pieces: numbers.map { index.frames[$0 - 1] }, encoding: encoding, file: file, range: nil,
+        return try response(pieces: numbers.map { index.frames[$0 - 1] }, encoding: encoding, file: file, opened: opened, range: nil,
                             pixels: encoding.decode ? try Self.pixelDescription(part10) : nil,
                             location: { "\(configuration.baseURL(for: request))/studies/\(file.studyInstanceUID)/series/\(file.seriesInstanceUID)/instances/\(file.sopInstanceUID)/frames/\(numbers[$0])" })
     }
 
     func bulkData(_ request: Request, _ selector: InstanceSelector, path: String) async throws -> Response {
-        let (file, part10) = try await open(selector)
+        let (file, part10, opened) = try await open(selector)
         guard let element = try Self.element(at: path, in: part10.dataSet) else {
             throw DICOMwebError(.notFound, "instance \(file.sopInstanceUID) has no element at \(path)")
         }
@@ -74,7 +76,7 @@ struct FrameRoutes: Sendable {
             let index = try FrameIndex(part10)
             let encoding = try RetrieveNegotiation.frames(accept: request.headers[.accept], storedSyntax: file.transferSyntaxUID,
                                                           encapsulated: true, frameCount: index.numberOfFrames)
-            return try response(pieces: index.frames, encoding: encoding, file: file, range: nil,
+            return try response(pieces: index.frames, encoding: encoding, file: file, opened: opened, range: nil,
                                 pixels: encoding.decode ? try Self.pixelDescription(part10) : nil, location: { _ in nil })
         case .bytes(let value):
             let encoding = try RetrieveNegotiation.frames(accept: request.headers[.accept],
@@ -85,7 +87,8 @@ struct FrameRoutes: Sendable {
             case .deferred(let reference): piece = .file(reference)
             case .loaded(let bytes): piece = .memory(bytes)
             }
-            return try response(pieces: [[piece]], encoding: encoding, file: file, range: range, pixels: nil, location: { _ in nil })
+            return try response(pieces: [[piece]], encoding: encoding, file: file, opened: opened, range: range, pixels: nil,
+                                location: { _ in nil })
         case .sequence:
             throw DICOMwebError(.badRequest, "\(path) is a sequence, not bulk data")
         }
@@ -121,7 +124,8 @@ struct FrameRoutes: Sendable {
     /// Frames (or one value) as multipart or a single part, streamed from the file (and decoded
     /// frame by frame when `pixels` is given).
     private func response(pieces frames: [[FrameIndex.Piece]], encoding: FrameEncoding, file: StoredInstanceFile,
-                          range: ByteRange?, pixels: PixelDescription?, location: (Int) -> String?) throws -> Response {
+                          opened: OpenFile, range: ByteRange?, pixels: PixelDescription?,
+                          location: (Int) -> String?) throws -> Response {
         let partType = "\(encoding.partType); transfer-syntax=\(encoding.transferSyntaxUID)"
         let lengths = frames.map { frame in pixels.map(\.frameLength) ?? frame.reduce(0) { $0 + $1.count } }
         var headers: HTTPFields = [.crossOriginResourcePolicy: "cross-origin"]
@@ -137,7 +141,6 @@ struct FrameRoutes: Sendable {
             selected = [FramePlan(pieces: frames[0], window: window, decode: nil)]
             contentRange = "bytes \(window.lowerBound)-\(window.upperBound - 1)/\(lengths[0])"
         }
-        let path = file.url.path
         let study = file.studyInstanceUID
         let plans = selected
         let partRange = contentRange
@@ -149,7 +152,7 @@ struct FrameRoutes: Sendable {
             if let contentRange { headers[.contentRange] = contentRange }
             return Response(status: contentRange == nil ? .ok : .partialContent, headers: headers,
                             body: ResponseBody(contentLength: plan.length) { writer in
-                try await archive.withReadLease(study: study) { try await plan.write(path: path, to: &writer) }
+                try await archive.withReadLease(study: study) { try await plan.write(path: opened.path, to: &writer) }
                 try await writer.finish(nil)
             })
         }
@@ -161,7 +164,7 @@ struct FrameRoutes: Sendable {
                 for (index, plan) in plans.enumerated() {
                     try await writer.write(output.partHeader(contentType: partType, length: plan.length,
                                                              location: locations[index], contentRange: partRange))
-                    try await plan.write(path: path, to: &writer)
+                    try await plan.write(path: opened.path, to: &writer)
                     try await writer.write(MultipartResponse.partEnd)
                 }
                 try await writer.write(output.closeDelimiter)

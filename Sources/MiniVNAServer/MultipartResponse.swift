@@ -79,3 +79,20 @@ enum FileStreamer {
         }
     }
 }
+
+/// A stored file opened when a request is answered, so that a DELETE or a replacement that
+/// happens while the response streams cannot change or remove what it reads: everything is read
+/// through `path` (`/dev/fd/N`, the same open file) until the response is done with it.
+final class OpenFile: Sendable {
+    let fd: Int32
+
+    init(_ url: URL) throws {
+        fd = open(url.path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw DICOMwebError(.notFound, "the stored file is gone (deleted meanwhile)") }
+    }
+
+    var path: String { "/dev/fd/\(fd)" }
+    var url: URL { URL(fileURLWithPath: path) }
+
+    deinit { close(fd) }
+}

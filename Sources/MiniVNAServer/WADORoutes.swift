@@ -51,11 +51,10 @@ struct WADORoutes: Sendable {
         if !multipart, let file = files.first, let encoding = encodings.first {
             headers[.contentType] = "application/dicom; transfer-syntax=\(encoding.transferSyntaxUID(stored: file.transferSyntaxUID))"
             if encoding == .asStored {
+                let opened = try OpenFile(file.url)   // what a DELETE or replacement meanwhile cannot change
                 headers[.contentLength] = String(file.size)
                 return Response(status: .ok, headers: headers, body: ResponseBody(contentLength: file.size) { writer in
-                    try await archive.withReadLease(study: selector.study) {
-                        try await FileStreamer.stream(file.url, to: &writer)
-                    }
+                    try await FileStreamer.stream(opened.url, range: 0..<file.size, to: &writer)
                     try await writer.finish(nil)
                 })
             }
@@ -66,6 +65,13 @@ struct WADORoutes: Sendable {
         let output = MultipartResponse()
         let syntaxes = Set(zip(files, encodings).map { $1.transferSyntaxUID(stored: $0.transferSyntaxUID) })
         headers[.contentType] = output.contentType(type: "application/dicom", transferSyntax: syntaxes.count == 1 ? syntaxes.first : nil)
+        // One instance to re-encode: done before answering, so a failure is a 406, not a cut stream.
+        if files.count == 1, let file = files.first, let encoding = encodings.first, encoding != .asStored {
+            let syntax = encoding.transferSyntaxUID(stored: file.transferSyntaxUID)
+            let bytes = try Self.reencode(file, as: syntax, inflater: inflater)
+            return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: output.body(
+                [(contentType: "application/dicom; transfer-syntax=\(syntax)", bytes: bytes)])))
+        }
         return Response(status: .ok, headers: headers, body: ResponseBody { writer in
             try await archive.withReadLease(study: selector.study) {
                 // The rows again, under the lease: instances deleted since the request began are left out.

@@ -263,3 +263,30 @@ def test_fhirclient_reads_imaging_study_and_searches_observations(server):
     assert r.status_code == 201
     found = list(ClientObservation.where(struct={"derived-from": f"ImagingStudy/{uid}"}).perform_resources_iter(smart.server))
     assert r.json()["id"] in {o.id for o in found}
+
+
+@pytest.mark.parametrize("query, status", [
+    ("/ImagingStudy?_lastUpdated=%F0%9D%9F%90%F0%9D%9F%8E%F0%9D%9F%90%F0%9D%9F%92", 400),   # non-ASCII digits
+    ("/ImagingStudy?started=ge2024-01-01T10:00:00%2B01:00", 200),
+    ("/Observation?code=", 200), ("/Observation?category=", 200), ("/Observation?_id=", 200),
+    ("/Observation?subject:Patient=p1", 400), ("/ImagingStudy?modality:not=CT", 400),
+])
+def test_search_edge_cases_never_crash(server, query, status):
+    r = get(server, query)
+    assert r.status_code == status, (query, r.status_code, r.text[:300])
+    if status == 200:
+        Bundle.model_validate(r.json())
+    else:
+        OperationOutcome.model_validate(r.json())
+    assert get(server, "/metadata").status_code == 200   # still serving
+
+
+def test_count_zero_has_no_next_link_and_last_modified_is_an_http_date(server):
+    bundle = Bundle.model_validate(get(server, "/ImagingStudy?_count=0").json())
+    assert bundle.total >= 1 and not bundle.entry
+    assert all(link.relation != "next" for link in bundle.link)
+    uid = value(qido_json(server.base, "studies")[0], "0020000D")
+    patient = get(server, f"/ImagingStudy/{uid}").json()["subject"]["reference"]
+    r = post(server, observation(patient, uid))
+    from email.utils import parsedate_to_datetime
+    assert parsedate_to_datetime(r.headers["Last-Modified"]) is not None

@@ -598,3 +598,27 @@ def test_jpeg2000_lossless_on_request_decodes_with_opj_decompress(archive, tmp_p
     pixels = np.frombuffer(data[-ds.Rows * ds.Columns * 3:], dtype=np.uint8).reshape(ds.Rows, ds.Columns, 3)
     original = read(get_testdata_file("SC_rgb.dcm")).pixel_array
     assert np.array_equal(pixels, original)
+
+
+def test_crafted_frame_counts_and_sizes_are_refused_not_crashes(start_server):
+    """Header values from the file are bounded before any arithmetic or allocation."""
+    server = start_server()
+    bad = []
+    warnings.simplefilter("ignore")   # pydicom warns about the out-of-range IS value on purpose
+    for frames, rows in (("9999999999999999", 4), ("1", 65535)):
+        ds = make_dataset(patient_name="Crafted^Frames")
+        ds.NumberOfFrames = frames
+        ds.Rows = rows
+        bad.append(ds)
+    assert stow(server.base, [to_bytes(d) for d in bad]).status_code == 200
+    for ds in bad:
+        for suffix in ("/frames/1", "/rendered"):
+            r = requests.get(instance_url(server.base, ds) + suffix, timeout=30)
+            assert r.status_code in (400, 404, 406), (suffix, r.status_code, r.text[:200])
+        # The value itself is still served as bulk data (it is just bytes).
+        assert requests.get(instance_url(server.base, ds) + "/bulkdata/7FE00010", timeout=30).status_code == 200
+        r = requests.get(instance_url(server.base, ds),
+                         headers={"Accept": 'multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2.5'},
+                         timeout=30)
+        assert r.status_code in (200, 406), r.status_code
+    assert qido(server.base, "studies").status_code == 200   # the server is still up
