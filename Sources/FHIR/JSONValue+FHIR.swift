@@ -18,7 +18,7 @@ extension JSONValue {
         case .null: out += "null"
         case .bool(let value): out += value ? "true" : "false"
         case .number(let literal): out += literal
-        case .string(let text): Self.quote(text, to: &out)
+        case .string(let text): JSONString.append(text, to: &out)
         case .array(let items):
             out += "["
             for (index, item) in items.enumerated() {
@@ -31,32 +31,12 @@ extension JSONValue {
             let keys = Self.leadingKeys.filter { members[$0] != nil } + members.keys.filter { !Self.leadingKeys.contains($0) }.sorted()
             for (index, key) in keys.enumerated() {
                 if index > 0 { out += "," }
-                Self.quote(key, to: &out)
+                JSONString.append(key, to: &out)
                 out += ":"
                 members[key]!.write(to: &out)
             }
             out += "}"
         }
-    }
-
-    private static func quote(_ text: String, to out: inout String) {
-        out += "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    out += "\\u" + String(scalar.value, radix: 16).leftPaddedHex(4)
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        out += "\""
     }
 
     // MARK: Reading
@@ -83,10 +63,4 @@ extension JSONValue {
 
     /// A JSON integer literal as Int.
     public static func integer(_ value: Int) -> JSONValue { .number(String(value)) }
-}
-
-extension String {
-    func leftPaddedHex(_ length: Int) -> String {
-        count >= length ? self : String(repeating: "0", count: length - count) + self
-    }
 }

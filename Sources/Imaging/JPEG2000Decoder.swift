@@ -17,10 +17,7 @@ public enum JPEG2000Decoder {
             throw CodecError(.jpeg2000, "OpenJPEG could not create a decoder")
         }
         defer { opj_destroy_codec(codec) }
-        let quiet: opj_msg_callback = { _, _ in }
-        opj_set_info_handler(codec, quiet, nil)
-        opj_set_warning_handler(codec, quiet, nil)
-        opj_set_error_handler(codec, quiet, nil)
+        OpenJPEGSupport.silence(codec)
         var parameters = opj_dparameters_t()
         opj_set_default_decoder_parameters(&parameters)
         guard opj_setup_decoder(codec, &parameters) != 0 else { throw CodecError(.jpeg2000, "OpenJPEG rejected the decoder setup") }

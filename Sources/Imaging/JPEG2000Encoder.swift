@@ -47,10 +47,7 @@ public enum JPEG2000Encoder {
         }
         guard let codec = opj_create_compress(OPJ_CODEC_J2K) else { throw CodecError(.jpeg2000, "OpenJPEG could not create an encoder") }
         defer { opj_destroy_codec(codec) }
-        let quiet: opj_msg_callback = { _, _ in }
-        opj_set_info_handler(codec, quiet, nil)
-        opj_set_warning_handler(codec, quiet, nil)
-        opj_set_error_handler(codec, quiet, nil)
+        OpenJPEGSupport.silence(codec)
         var settings = opj_cparameters_t()
         opj_set_default_encoder_parameters(&settings)
         settings.tcp_numlayers = 1
