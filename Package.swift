@@ -28,6 +28,8 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "COpenJPEG", pkgConfig: "libopenjp2", providers: [.apt(["libopenjp2-7-dev"])]),
         .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
+        // glibc's malloc.h (mallopt) for the server's allocator tuning; nothing to link.
+        .systemLibrary(name: "CMalloc"),
         // Codecs over C libraries: zlib (Deflated), OpenJPEG (JPEG 2000), libjpeg-turbo (JPEG), own RLE.
         .target(name: "Imaging", dependencies: ["DICOM", "CZlib", "COpenJPEG", "CTurboJPEG"]),
         // Blob store, SQLite index, ingest, QIDO query engine, events. No HTTP.
@@ -54,7 +56,7 @@ let package = Package(
         .executableTarget(
             name: "minivna",
             dependencies: [
-                "DICOM", "Imaging", "Archive", "MiniVNAServer",
+                "DICOM", "Imaging", "Archive", "MiniVNAServer", "CMalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

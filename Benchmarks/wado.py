@@ -20,8 +20,8 @@ What it does, in one run:
        - GET .../frames/1 of the 512x512 slice and .../frames/33 of a multi-frame instance with
          Accept: multipart/related; type="application/octet-stream"; transfer-syntax=* (p50/p95 ms);
        - a JPEG 2000 lossless 1024x1024 frame asked for uncompressed (decoded by the server),
-         a rendered JPEG of the 512x512 slice (its own window, 40/400) and the 100-instance study's
-         thumbnail (Orthanc's DICOMweb plugin 1.7 has no thumbnail resource: n/a).
+         a rendered JPEG of a real 512x512 CT (pydicom-data's 693_UNCR, its own window) and of the
+         synthetic noise slice (its own window, 40/400), and the 100-instance study's thumbnail (Orthanc's DICOMweb plugin 1.7 has no thumbnail resource: n/a).
      Every answer is checked (status 200, expected size or instance count).
   3. Prints a table with ratios and the targets: study metadata >= 5x faster than Orthanc;
      instance retrieve >= 1 GB/s on loopback; rendered and thumbnail >= 2x faster than Orthanc.
@@ -54,7 +54,7 @@ sys.path.insert(0, str(HERE))
 import stow_qido as sq  # noqa: E402  (server start-up and shutdown helpers)
 
 CORPUS = HERE / ".corpus-wado"
-VERSION = 2
+VERSION = 3
 DICOM_ANY = 'multipart/related; type="application/dicom"; transfer-syntax=*'
 OCTETS_ANY = 'multipart/related; type="application/octet-stream"; transfer-syntax=*'
 
@@ -116,6 +116,16 @@ def ensure_corpus() -> dict:
     (CORPUS / "j2k").mkdir()
     j2k.save_as(CORPUS / "j2k" / "00000.dcm", enforce_file_format=True)
     info["j2k"] = {"study": study, "series": series, "sops": [j2k.SOPInstanceUID], "count": 1}
+    # A real 512x512 CT slice (pydicom-data's 693_UNCR, window 40/100 in the file) for rendering:
+    # the synthetic slices are uniform noise, which no scanner produces and which makes any JPEG
+    # encoder spend its time on entropy coding.
+    ct = pydicom.dcmread(get_testdata_file("693_UNCR.dcm"))
+    study, series = generate_uid(), generate_uid()
+    ct.StudyInstanceUID, ct.SeriesInstanceUID = study, series
+    ct.SOPInstanceUID = ct.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    (CORPUS / "ct").mkdir()
+    ct.save_as(CORPUS / "ct" / "00000.dcm", enforce_file_format=True)
+    info["ct"] = {"study": study, "series": series, "sops": [ct.SOPInstanceUID], "count": 1}
     manifest.write_text(json.dumps(info))
     return info
 
@@ -167,15 +177,18 @@ def p(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
-def bench(server: sq.Server, corpus: dict, runs: int) -> dict:
+def bench(server: sq.Server, corpus: dict, runs: int, imaging_only: bool = False) -> dict:
     client = Client(server.base)
-    for label in ("small", "large", "bulk", "slice", "j2k"):
+    labels = ("small", "slice", "j2k", "ct") if imaging_only else ("small", "large", "bulk", "slice", "j2k", "ct")
+    for label in labels:
         files = sorted((CORPUS / label).glob("*.dcm"))
         for i in range(0, len(files), 50):
             status = client.post("/studies", sq.multipart_body(files[i:i + 50]), sq.STOW_HEADERS["Content-Type"])
             if status != 200:
                 raise RuntimeError(f"{server.name}: STOW of {label} answered {status}")
     out: dict = {}
+    if imaging_only:
+        return bench_imaging(client, server, corpus, runs, out)
     for label in ("small", "large"):
         study = corpus[label]["study"]
         status, _, body = client.get(f"/studies/{study}/metadata", "application/dicom+json", keep=True)
@@ -212,6 +225,11 @@ def bench(server: sq.Server, corpus: dict, runs: int) -> dict:
         times = timed(runs, lambda: client.get(path, OCTETS_ANY))
         out[f"{label} p50"] = statistics.median(times)
         out[f"{label} p95"] = p(times, 95)
+    return bench_imaging(client, server, corpus, runs, out)
+
+
+def bench_imaging(client: Client, server: sq.Server, corpus: dict, runs: int, out: dict) -> dict:
+    single = corpus["slice"]
     # Imaging: JPEG 2000 frames decoded to uncompressed, rendered JPEG of a 512x512 CT, a study thumbnail.
     j2k = corpus["j2k"]
     j2k_frame = f"/studies/{j2k['study']}/series/{j2k['series']}/instances/{j2k['sops'][0]}/frames/1"
@@ -224,9 +242,11 @@ def bench(server: sq.Server, corpus: dict, runs: int) -> dict:
         print(f"  {server.name}: J2K frame transcoding answered HTTP {status}", flush=True)
     # No parameters: Orthanc's DICOMweb plugin answers 400 to window/quality; the slices carry
     # Window Center/Width 40/400, which MiniVNA then applies (so both render the same window).
-    rendered = f"/studies/{single['study']}/series/{single['series']}/instances/{single['sops'][0]}/rendered"
-    for label, path in (("rendered JPEG 512x512 CT", rendered), ("thumbnail of the 100-instance study",
-                                                                  f"/studies/{corpus['small']['study']}/thumbnail")):
+    noise = f"/studies/{single['study']}/series/{single['series']}/instances/{single['sops'][0]}/rendered"
+    ct = corpus["ct"]
+    rendered = f"/studies/{ct['study']}/series/{ct['series']}/instances/{ct['sops'][0]}/rendered"
+    for label, path in (("rendered JPEG 512x512 CT", rendered), ("rendered JPEG 512x512 noise", noise),
+                        ("thumbnail of the 100-instance study", f"/studies/{corpus['small']['study']}/thumbnail")):
         status, n, _ = client.get(path, "image/jpeg")
         if status != 200:
             out[f"{label} p50"] = None
@@ -243,6 +263,8 @@ def main() -> int:
     parser.add_argument("--skip-orthanc", action="store_true")
     parser.add_argument("--minivna", default=str(sq.REPO / ".build" / "release" / "minivna"))
     parser.add_argument("--runs", type=int, default=100)
+    parser.add_argument("--imaging-only", action="store_true",
+                        help="store and measure only what the imaging figures need (J2K frame, rendered, thumbnail)")
     args = parser.parse_args()
     binary = Path(args.minivna)
     if not binary.exists():
@@ -259,7 +281,7 @@ def main() -> int:
                       else sq.start_orthanc(data, root / f"{kind}.log"))
             print(f"{kind}: {server.base}", flush=True)
             try:
-                results[kind] = bench(server, corpus, args.runs)
+                results[kind] = bench(server, corpus, args.runs, args.imaging_only)
             finally:
                 server.stop()
     finally:

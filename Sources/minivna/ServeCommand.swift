@@ -41,6 +41,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         var logger = Logger(label: "minivna")
         logger.logLevel = .info
+        MemoryTuning.keepLargeBuffersInHeap()
         let configuration = ServerConfiguration(
             host: host, port: port, dataDirectory: URL(fileURLWithPath: data), duplicatePolicy: policy,
             studyQuietPeriod: .milliseconds(Int(studyQuietSeconds * 1000)), corsAllowedOrigins: corsOrigin,
