@@ -37,8 +37,11 @@ public struct StoredInstanceFile: Sendable, Hashable {
     public let sopInstanceUID: String
     public let sopClassUID: String
     public let transferSyntaxUID: String
-    public let url: URL
+    /// Absolute path of the file.
+    public let path: String
     public let size: Int
+
+    public var url: URL { URL(fileURLWithPath: path) }
 }
 
 /// Study or series metadata as one JSON array, with a validator for conditional requests.
@@ -61,14 +64,16 @@ extension Archive {
         let store = self.store
         // Rows become Sendable values inside the closure, so the async read overload is used.
         let files = try await index.pool.read { db in
-            try Row.fetchAll(db, sql: """
+            // Three shapes (study, series, instance selectors): compiled once per connection. A
+            // cursor decodes each row in place (fetchAll would copy every row first).
+            try Array(Row.fetchCursor(db.cachedStatement(sql: """
                 SELECT study.studyInstanceUID, series.seriesInstanceUID, instance.sopInstanceUID, instance.sopClassUID,
                        instance.transferSyntaxUID, instance.path, instance.size
                 \(Self.instanceJoin) WHERE \(conditions) \(Self.retrievalOrder)
-                """, arguments: arguments).map { row in
+                """), arguments: arguments).map { row in
                 StoredInstanceFile(studyInstanceUID: row[0], seriesInstanceUID: row[1], sopInstanceUID: row[2], sopClassUID: row[3],
-                                   transferSyntaxUID: row[4], url: store.url(forRelativePath: row[5]), size: row[6])
-            }
+                                   transferSyntaxUID: row[4], path: store.path(forRelativePath: row[5]), size: row[6])
+            })
         }
         guard !files.isEmpty else { throw try await notFound(selector) }
         return files
@@ -79,11 +84,11 @@ extension Archive {
     public func metadata(_ selector: InstanceSelector, baseURL: String) async throws -> MetadataDocument {
         let (conditions, arguments) = selector.conditions
         let (items, etag) = try await index.pool.read { db in
-            let items = try Data.fetchAll(db, sql: """
+            let items = try Data.fetchAll(db.cachedStatement(sql: """
                 SELECT instanceMetadata.json \(Self.instanceJoin)
                 JOIN instanceMetadata ON instanceMetadata.instanceRowID = instance.id
                 WHERE \(conditions) \(Self.retrievalOrder)
-                """, arguments: arguments)
+                """), arguments: arguments)
             return (items, try Self.etag(selector, db))
         }
         guard !items.isEmpty, let etag else { throw try await notFound(selector) }
@@ -99,9 +104,9 @@ extension Archive {
     /// instance count and update time), so it is safe for series and instances too (an ETag
     /// only has to be unique per URL).
     private static func etag(_ selector: InstanceSelector, _ db: Database) throws -> String? {
-        guard let row = try Row.fetchOne(db, sql: """
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: """
             SELECT id, numberOfStudyRelatedInstances, updatedAt FROM study WHERE studyInstanceUID = ?
-            """, arguments: [selector.study]) else { return nil }
+            """), arguments: [selector.study]) else { return nil }
         let updated = (row[2] as Double).bitPattern
         return "\"\(row[0] as Int64)-\(row[1] as Int)-\(String(updated, radix: 36))\""
     }

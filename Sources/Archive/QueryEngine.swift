@@ -20,12 +20,16 @@ extension Archive {
     /// Most results one QIDO response returns when the client gives no (or a larger) limit.
     public static let maximumResults = 1_000
 
+    /// Compiled QIDO statements, kept across requests for the first 256 query shapes.
+    static let queryStatements = BoundedStatementCache()
+
     /// Runs a QIDO query against the index (indexed SQL; no file is read unless includefield
     /// asks for attributes the index does not keep).
     public func search(_ query: QIDOQuery, retrieveURL: (@Sendable (RetrieveKeys) -> String)? = nil) async throws -> QIDOResult {
         let plan = try QueryPlan(query)
         let rows: [ResultRow] = try await index.pool.read { db in
-            try Row.fetchAll(db, sql: plan.sql, arguments: StatementArguments(plan.arguments)).map(ResultRow.init)
+            try Row.fetchAll(Self.queryStatements.statement(db, sql: plan.sql), arguments: StatementArguments(plan.arguments))
+                .map(ResultRow.init)
         }
         let limit = min(query.limit ?? Self.maximumResults, Self.maximumResults)
         let truncated = rows.count > limit || (query.limit.map { $0 > Self.maximumResults } ?? false && rows.count > Self.maximumResults)

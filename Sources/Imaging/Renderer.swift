@@ -13,10 +13,15 @@ public struct RenderOptions: Sendable {
     public var window: (center: Double, width: Double, function: VOIFunction)?
     /// The image is scaled to fit inside (aspect ratio kept).
     public var viewport: (width: Int, height: Int)?
+    /// Whether an image smaller than the viewport is scaled up to fill it (a requested viewport:
+    /// yes; a thumbnail, whose size the server chooses: no, it would only add pixels).
+    public var enlargesToViewport: Bool
 
-    public init(window: (center: Double, width: Double, function: VOIFunction)? = nil, viewport: (width: Int, height: Int)? = nil) {
+    public init(window: (center: Double, width: Double, function: VOIFunction)? = nil, viewport: (width: Int, height: Int)? = nil,
+                enlargesToViewport: Bool = true) {
         self.window = window
         self.viewport = viewport
+        self.enlargesToViewport = enlargesToViewport
     }
 }
 
@@ -47,6 +52,7 @@ public enum Renderer {
             throw CodecError(.unsupported, "rendering \(pixels.samplesPerPixel) samples per pixel is not supported")
         }
         guard let viewport = options.viewport else { return image }
+        if !options.enlargesToViewport, image.width <= viewport.width, image.height <= viewport.height { return image }
         return scaled(image, toFit: viewport)
     }
 
@@ -112,28 +118,25 @@ public enum Renderer {
             y = min(255, max(0, y.rounded()))
             table[index] = inverted ? 255 - UInt8(y) : UInt8(y)
         }
-        var out = [UInt8](repeating: 0, count: count)
         let mask = (1 << bits) - 1
-        let signBit = signed ? 1 << (bits - 1) : Int.max
+        // Table index = value - lowest: for signed data that is the masked value with the sign
+        // bit flipped; for unsigned, the masked value itself (XOR with 0).
+        let flip = signed ? 1 << (bits - 1) : 0
         let wide = pixels.bytesPerSample == 2
-        frame.withUnsafeBufferPointer { bytes in
-            table.withUnsafeBufferPointer { lut in
-                out.withUnsafeMutableBufferPointer { target in
-                    // Table index = value - lowest: for signed data that is the masked value with the
-                    // sign bit flipped; for unsigned, the masked value itself.
+        let out = [UInt8](unsafeUninitializedCapacity: count) { target, initialized in
+            frame.withUnsafeBytes { bytes in
+                table.withUnsafeBufferPointer { lut in
                     if wide {
                         for i in 0..<count {
-                            let raw = (Int(bytes[2 &* i]) | Int(bytes[2 &* i &+ 1]) << 8) & mask
-                            target[i] = lut[signBit == Int.max ? raw : raw ^ signBit]
+                            let raw = Int(UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: 2 &* i, as: UInt16.self)))
+                            target[i] = lut[(raw & mask) ^ flip]
                         }
                     } else {
-                        for i in 0..<count {
-                            let raw = Int(bytes[i]) & mask
-                            target[i] = lut[signBit == Int.max ? raw : raw ^ signBit]
-                        }
+                        for i in 0..<count { target[i] = lut[(Int(bytes[i]) & mask) ^ flip] }
                     }
                 }
             }
+            initialized = count
         }
         return RenderedImage(width: pixels.columns, height: pixels.rows, channels: 1, pixels: out)
     }
@@ -164,27 +167,47 @@ public enum Renderer {
     }
 
     /// Bilinear scaling to the largest size that fits the viewport with the same aspect ratio.
+    /// Source positions and weights (in 1/256ths) are computed once per column and per row, so
+    /// the per-pixel work is integer arithmetic only.
     static func scaled(_ image: RenderedImage, toFit viewport: (width: Int, height: Int)) -> RenderedImage {
         let scale = min(Double(viewport.width) / Double(image.width), Double(viewport.height) / Double(image.height))
         let width = max(1, Int((Double(image.width) * scale).rounded()))
         let height = max(1, Int((Double(image.height) * scale).rounded()))
         if width == image.width && height == image.height { return image }
-        let c = image.channels
+        let columns = samplePositions(count: width, sourceCount: image.width, scale: scale)
+        let rows = samplePositions(count: height, sourceCount: image.height, scale: scale)
+        let c = image.channels, sourceStride = image.width * c
         var out = [UInt8](repeating: 0, count: width * height * c)
-        for y in 0..<height {
-            let sy = min(Double(image.height - 1), max(0, (Double(y) + 0.5) / scale - 0.5))
-            let y0 = Int(sy), y1 = min(image.height - 1, y0 + 1), fy = sy - Double(y0)
-            for x in 0..<width {
-                let sx = min(Double(image.width - 1), max(0, (Double(x) + 0.5) / scale - 0.5))
-                let x0 = Int(sx), x1 = min(image.width - 1, x0 + 1), fx = sx - Double(x0)
-                for k in 0..<c {
-                    let p00 = Double(image.pixels[(y0 * image.width + x0) * c + k]), p01 = Double(image.pixels[(y0 * image.width + x1) * c + k])
-                    let p10 = Double(image.pixels[(y1 * image.width + x0) * c + k]), p11 = Double(image.pixels[(y1 * image.width + x1) * c + k])
-                    let top = p00 + (p01 - p00) * fx, bottom = p10 + (p11 - p10) * fx
-                    out[(y * width + x) * c + k] = UInt8(min(255, max(0, (top + (bottom - top) * fy).rounded())))
+        image.pixels.withUnsafeBufferPointer { source in
+            out.withUnsafeMutableBufferPointer { target in
+                for y in 0..<height {
+                    let (y0, y1, fy) = rows[y]
+                    let top = y0 &* sourceStride, bottom = y1 &* sourceStride
+                    // Wrapping arithmetic: every value is bounded by 255 * 65536 and the indices by
+                    // the buffers, so overflow checks would only cost time in this loop.
+                    for x in 0..<width {
+                        let (x0, x1, fx) = columns[x]
+                        for k in 0..<c {
+                            let p00 = Int(source[top &+ x0 &* c &+ k]), p01 = Int(source[top &+ x1 &* c &+ k])
+                            let p10 = Int(source[bottom &+ x0 &* c &+ k]), p11 = Int(source[bottom &+ x1 &* c &+ k])
+                            let upper = p00 &* 256 &+ (p01 &- p00) &* fx, lower = p10 &* 256 &+ (p11 &- p10) &* fx
+                            let value = upper &* 256 &+ (lower &- upper) &* fy   // in 1/65536ths
+                            target[(y &* width &+ x) &* c &+ k] = UInt8(truncatingIfNeeded: (value &+ 32768) >> 16)
+                        }
+                    }
                 }
             }
         }
         return RenderedImage(width: width, height: height, channels: c, pixels: out)
+    }
+
+    /// For each output index: the two source indices around its centre and the weight of the
+    /// second, in 1/256ths.
+    private static func samplePositions(count: Int, sourceCount: Int, scale: Double) -> [(Int, Int, Int)] {
+        (0..<count).map { index in
+            let position = min(Double(sourceCount - 1), max(0, (Double(index) + 0.5) / scale - 0.5))
+            let first = Int(position)
+            return (first, min(sourceCount - 1, first + 1), Int(((position - Double(first)) * 256).rounded()))
+        }
     }
 }

@@ -17,17 +17,18 @@ struct RenderedRoutes: Sendable {
         let study = "\(configuration.dicomWebPath)/studies/:study"
         let instance = "\(study)/series/:series/instances/:instance"
         router.get("\(instance)/rendered") { request, context in
-            try await render(request, candidates: [try WADORoutes.selector(context)], frame: 1, thumbnail: false)
+            try await render(request, candidates: try await archive.storedFiles(try WADORoutes.selector(context)), frame: 1, thumbnail: false)
         }
         router.get("\(instance)/frames/:frames/rendered") { request, context in
             let numbers = try FrameRoutes.frameNumbers(try context.parameters.require("frames"))
             guard numbers.count == 1 else {
                 throw DICOMwebError(.badRequest, "rendered frames are rendered one at a time: ask for a single frame number")
             }
-            return try await render(request, candidates: [try WADORoutes.selector(context)], frame: numbers[0], thumbnail: false)
+            return try await render(request, candidates: try await archive.storedFiles(try WADORoutes.selector(context)),
+                                    frame: numbers[0], thumbnail: false)
         }
         router.get("\(instance)/thumbnail") { request, context in
-            try await render(request, candidates: [try WADORoutes.selector(context)], frame: 1, thumbnail: true)
+            try await render(request, candidates: try await archive.storedFiles(try WADORoutes.selector(context)), frame: 1, thumbnail: true)
         }
         router.get("\(study)/series/:series/thumbnail") { request, context in
             try await render(request, candidates: try await representatives(try WADORoutes.selector(context)), frame: 1, thumbnail: true)
@@ -37,8 +38,9 @@ struct RenderedRoutes: Sendable {
         }
     }
 
-    /// Instances to try for a series or study thumbnail: the middle one of each series first.
-    func representatives(_ selector: InstanceSelector) async throws -> [InstanceSelector] {
+    /// Instances to try for a series or study thumbnail: the middle one of each series first,
+    /// then the first three of the series (in case the middle one has nothing to render).
+    func representatives(_ selector: InstanceSelector) async throws -> [StoredInstanceFile] {
         let files = try await archive.storedFiles(selector)
         var bySeries: [String: [StoredInstanceFile]] = [:]
         var order: [String] = []
@@ -46,15 +48,10 @@ struct RenderedRoutes: Sendable {
             if bySeries[file.seriesInstanceUID] == nil { order.append(file.seriesInstanceUID) }
             bySeries[file.seriesInstanceUID, default: []].append(file)
         }
-        var result: [InstanceSelector] = []
-        for series in order {
+        return order.flatMap { series in
             let list = bySeries[series]!
-            let middle = list.count / 2
-            for file in [list[middle]] + list.prefix(3) {
-                result.append(InstanceSelector(study: file.studyInstanceUID, series: file.seriesInstanceUID, instance: file.sopInstanceUID))
-            }
+            return [list[list.count / 2]] + list.prefix(3)
         }
-        return result
     }
 
     /// `window=c,w[,function]`, `viewport=vw,vh`, `quality=1..100`; anything else is a 400.
@@ -90,7 +87,10 @@ struct RenderedRoutes: Sendable {
                 throw DICOMwebError(.badRequest, "\(name) is not a rendered-resource parameter (window, viewport, quality)")
             }
         }
-        if thumbnail, options.viewport == nil { options.viewport = (thumbnailSize, thumbnailSize) }
+        if thumbnail, options.viewport == nil {
+            options.viewport = (thumbnailSize, thumbnailSize)
+            options.enlargesToViewport = false
+        }
         return (options, quality)
     }
 
@@ -106,13 +106,14 @@ struct RenderedRoutes: Sendable {
         throw error
     }
 
-    func render(_ request: Request, candidates: [InstanceSelector], frame: Int, thumbnail: Bool) async throws -> Response {
+    /// Renders the first candidate that can be rendered (a single instance: only that one).
+    func render(_ request: Request, candidates: [StoredInstanceFile], frame: Int, thumbnail: Bool) async throws -> Response {
         let format = try Self.negotiate(request.headers[.accept])
         let (options, quality) = try Self.options(request, thumbnail: thumbnail)
         var lastError: Error = DICOMwebError(.notFound, "nothing to render")
-        for selector in candidates {
+        for file in candidates {
             do {
-                let image = try await renderedImage(selector, frame: frame, options: options)
+                let image = try await renderedImage(file, frame: frame, options: options)
                 let bytes = format == .jpeg ? try image.jpeg(quality: quality) : try image.png()
                 return Response(status: .ok, headers: [.contentType: format == .jpeg ? "image/jpeg" : "image/png",
                                                        .crossOriginResourcePolicy: "cross-origin"],
@@ -125,9 +126,8 @@ struct RenderedRoutes: Sendable {
         throw lastError
     }
 
-    private func renderedImage(_ selector: InstanceSelector, frame: Int, options: RenderOptions) async throws -> RenderedImage {
-        guard let file = try await archive.storedFiles(selector).first else { throw DICOMwebError(.notFound, "\(selector) not found") }
-        let path = file.url.path
+    private func renderedImage(_ file: StoredInstanceFile, frame: Int, options: RenderOptions) async throws -> RenderedImage {
+        let path = file.path
         return try await archive.withReadLease(study: file.studyInstanceUID) {
             let part10 = try Part10Reader.read(path: path, options: ReadOptions(deferValuesLongerThan: 0))
             do {

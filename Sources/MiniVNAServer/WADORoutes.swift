@@ -106,11 +106,11 @@ struct WADORoutes: Sendable {
         let meta: DataSet
         var native: DataSet
         if FrameDecoder.decodable.contains(file.transferSyntaxUID) {
-            let part10 = try Part10Reader.read(path: file.url.path, options: ReadOptions(deferValuesLongerThan: 0))
-            native = try Decompressor.decompress(part10, path: file.url.path)
+            let part10 = try Part10Reader.read(path: file.path, options: ReadOptions(deferValuesLongerThan: 0))
+            native = try Decompressor.decompress(part10, path: file.path)
             meta = part10.fileMetaInformation
         } else {
-            let part10 = try Part10Reader.read(path: file.url.path, options: ReadOptions(inflater: inflater))
+            let part10 = try Part10Reader.read(path: file.path, options: ReadOptions(inflater: inflater))
             native = part10.dataSet
             meta = part10.fileMetaInformation
         }
@@ -144,7 +144,7 @@ struct WADORoutes: Sendable {
             let output = MultipartResponse()
             var parts: [(contentType: String, bytes: [UInt8])] = []
             for file in files {
-                let part10 = try Part10Reader.read(path: file.url.path, options: ReadOptions(
+                let part10 = try Part10Reader.read(path: file.path, options: ReadOptions(
                     deferValuesLongerThan: InstanceMetadata.bulkDataThreshold, inflater: archive.configuration.inflater))
                 let policy = BulkDataPolicy(threshold: InstanceMetadata.bulkDataThreshold) { path in
                     base + InstanceMetadata.bulkDataPath(study: file.studyInstanceUID, series: file.seriesInstanceUID,

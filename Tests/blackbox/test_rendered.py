@@ -113,5 +113,10 @@ def test_thumbnails_of_instance_series_and_study(server):
         r = requests.get(server.base + path, timeout=30)
         assert r.status_code == 200, (path, r.text[:200])
         image = Image.open(io.BytesIO(r.content))
-        assert image.format == "JPEG" and max(image.size) == 128
+        # At most 128 pixels on the long side, and never enlarged beyond the image itself.
+        assert image.format == "JPEG" and max(image.size) == min(128, max(ds.Rows, ds.Columns))
+    large = pydicom.dcmread(MONO1)   # 1955x1841: scaled down to fit 128x128, aspect ratio kept
+    r = requests.get(url(server, MONO1, large, "/thumbnail"), timeout=30)
+    assert r.status_code == 200, r.text[:200]
+    assert Image.open(io.BytesIO(r.content)).size == (round(1841 * 128 / 1955), 128)
     assert_json_error(requests.get(f"{server.base}/studies/1.2.3.4/thumbnail", timeout=30), 404)
