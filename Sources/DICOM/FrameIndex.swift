@@ -61,7 +61,10 @@ public struct FrameIndex: Sendable {
             }
             // 1-bit frames (segmentations) are packed one after the other: servable as byte
             // ranges when each frame ends on a byte boundary.
-            let frameBits = rows * columns * samples * bitsAllocated
+            // Native YBR_FULL_422 stores two samples per pixel (Y1 Y2 Cb Cr per pair of pixels,
+            // PS3.3 C.7.6.3.1.2), not three.
+            let storedSamples = samples == 3 && dataSet.string(.photometricInterpretation) == "YBR_FULL_422" ? 2 : samples
+            let frameBits = rows * columns * storedSamples * bitsAllocated
             guard frameBits % 8 == 0 else {
                 throw DICOMParseError(.invalidValue,
                     "frames of \(rows)x\(columns) \(bitsAllocated)-bit pixels do not start on byte boundaries", tag: .bitsAllocated)

@@ -1,11 +1,51 @@
 import DICOM
+import Foundation
 
 /// A native dataset's Pixel Data encoded into a compressed transfer syntax, frame by frame, one
 /// fragment per frame with a Basic Offset Table; the Image Pixel attributes that change with it
-/// (JPEG 2000 with the reversible colour transform: YBR_RCT) are updated.
+/// are updated (Photometric Interpretation: YBR_RCT / YBR_ICT for RGB in JPEG 2000, YBR_FULL_422
+/// for color JPEG baseline; Planar Configuration 0), and for lossy syntaxes the Lossy Image
+/// Compression attributes (PS3.3 C.7.6.1.1.5). The SOP Instance UID is kept: this is a transfer
+/// syntax of the same instance, as DIMSE transfer-syntax negotiation would produce.
 public enum Compressor {
-    /// Syntaxes `compress` produces (lossless only: the pixel values stay identical).
-    public static let encodable: Set<String> = ["1.2.840.10008.1.2.5", "1.2.840.10008.1.2.4.90"]
+    static let rle = "1.2.840.10008.1.2.5"
+    static let jpeg2000Lossless = "1.2.840.10008.1.2.4.90"
+    static let jpeg2000 = "1.2.840.10008.1.2.4.91"
+    static let jpegBaseline = "1.2.840.10008.1.2.4.50"
+
+    /// Syntaxes whose pixel values stay identical.
+    public static let lossless: Set<String> = [rle, jpeg2000Lossless]
+    /// Syntaxes produced lossily, only when a client asks for them by name.
+    public static let lossy: Set<String> = [jpegBaseline, jpeg2000]
+    /// Everything `compress` produces.
+    public static let encodable = lossless.union(lossy)
+
+    /// One native frame (interleaved, in `pixels.photometricInterpretation`) in a compressed
+    /// syntax, with the Photometric Interpretation the encoded frame has.
+    public static func encodeFrame(_ frame: [UInt8], _ pixels: PixelDescription, transferSyntaxUID: String) throws
+        -> (bytes: [UInt8], photometricInterpretation: String) {
+        let color = pixels.samplesPerPixel == 3 && pixels.photometricInterpretation == "RGB"
+        switch transferSyntaxUID {
+        case rle: return (try RLEEncoder.encode(frame, pixels), pixels.photometricInterpretation)
+        case jpeg2000Lossless: return (try JPEG2000Encoder.encodeLossless(frame, pixels), color ? "YBR_RCT" : pixels.photometricInterpretation)
+        case jpeg2000: return (try JPEG2000Encoder.encodeLossy(frame, pixels), color ? "YBR_ICT" : pixels.photometricInterpretation)
+        case jpegBaseline: return try JPEGEncoder.encodeFrame(frame, pixels)
+        default:
+            throw CodecError(.unsupported, "encoding \(TransferSyntax(uid: transferSyntaxUID)?.name ?? transferSyntaxUID) is not supported")
+        }
+    }
+
+    /// A native frame as the encoders take it: interleaved, and native YBR_FULL_422 expanded to
+    /// YBR_FULL (the pixel description is updated to match).
+    public static func encoderInput(_ frame: [UInt8], _ pixels: inout PixelDescription, planar: Bool) throws -> [UInt8] {
+        if pixels.samplesPerPixel == 3, pixels.photometricInterpretation == "YBR_FULL_422", pixels.bitsAllocated == 8,
+           frame.count < pixels.frameLength {
+            pixels.photometricInterpretation = "YBR_FULL"
+            return try ColorConversion.expandYBRFull422(frame, rows: pixels.rows, columns: pixels.columns)
+        }
+        if pixels.samplesPerPixel > 1, planar { return interleaved(frame, pixels) }
+        return frame
+    }
 
     /// - Parameter dataSet: with native Pixel Data in memory (little endian, any planar configuration).
     public static func compress(_ dataSet: DataSet, transferSyntaxUID: String) throws -> DataSet {
@@ -14,22 +54,26 @@ public enum Compressor {
         }
         // Without Pixel Data the dataset is already valid in any of these syntaxes (Explicit VR LE).
         guard dataSet.contains(.pixelData) else { return dataSet }
-        var pixels = try PixelDescription(dataSet)
+        let stored = try PixelDescription(dataSet)
         guard let native = dataSet[.pixelData]?.bytes else {
             throw CodecError(.unsupported, "the instance's Pixel Data is not native")
         }
+        let storedFrameLength = stored.samplesPerPixel == 3 && stored.photometricInterpretation == "YBR_FULL_422"
+            ? stored.rows * stored.columns * 2 * stored.bytesPerSample : stored.frameLength
         let frames = max(1, dataSet.string(.numberOfFrames).flatMap(ValueParsing.integerString) ?? 1)
-        guard frames <= native.count / pixels.frameLength else {
-            throw CodecError(.unsupported, "Pixel Data holds \(native.count) bytes: fewer than \(frames) frame(s) of \(pixels.frameLength)")
+        guard frames <= native.count / storedFrameLength else {
+            throw CodecError(.unsupported, "Pixel Data holds \(native.count) bytes: fewer than \(frames) frame(s) of \(storedFrameLength)")
         }
         var fragments: [LazyBytes] = []
         var offsets: [UInt8] = []
         var position = 0
+        var photometric = stored.photometricInterpretation
         for index in 0..<frames {
-            var frame = Array(native[(index * pixels.frameLength)..<((index + 1) * pixels.frameLength)])
-            if pixels.samplesPerPixel > 1, pixels.planarConfiguration == 1 { frame = interleaved(frame, pixels) }
-            var encoded = transferSyntaxUID == "1.2.840.10008.1.2.5"
-                ? try RLEEncoder.encode(frame, pixels) : try JPEG2000Encoder.encodeLossless(frame, pixels)
+            var pixels = stored
+            let frame = try encoderInput(Array(native[(index * storedFrameLength)..<((index + 1) * storedFrameLength)]), &pixels,
+                                         planar: stored.planarConfiguration == 1)
+            var (encoded, encodedPhotometric) = try encodeFrame(frame, pixels, transferSyntaxUID: transferSyntaxUID)
+            photometric = encodedPhotometric
             if encoded.count % 2 == 1 { encoded.append(0) }
             guard position <= Int(UInt32.max) else {
                 throw CodecError(.unsupported, "the compressed frames exceed the 4 GiB a Basic Offset Table can address")
@@ -38,17 +82,36 @@ public enum Compressor {
             position += 8 + encoded.count
             fragments.append(.bytes(encoded))
         }
-        pixels.planarConfiguration = 0
         var result = dataSet
         result.set(DataElement(tag: .pixelData, vr: .OB, value: .encapsulated(
             EncapsulatedPixelData(basicOffsetTable: frames > 1 ? offsets : [], fragments: fragments))))
-        if pixels.samplesPerPixel > 1 {
+        if stored.samplesPerPixel > 1 {
             result.set(DataElement(tag: .planarConfiguration, vr: .US, bytes: NumericValue.encode([0], size: 2)))
-            if transferSyntaxUID == "1.2.840.10008.1.2.4.90", pixels.photometricInterpretation == "RGB" {
-                result.setString(.photometricInterpretation, vr: .CS, "YBR_RCT")
-            }
+        }
+        if photometric != stored.photometricInterpretation {
+            result.setString(.photometricInterpretation, vr: .CS, photometric)
+        }
+        if lossy.contains(transferSyntaxUID) {
+            let compressed = fragments.reduce(0) { $0 + $1.count }
+            markLossy(&result, ratio: Double(frames * stored.frameLength) / Double(max(1, compressed)),
+                      method: transferSyntaxUID == jpegBaseline ? "ISO_10918_1" : "ISO_15444_1")
         }
         return result
+    }
+
+    /// Lossy Image Compression "01", with this step's ratio and method appended to any earlier
+    /// ones (PS3.3 C.7.6.1.1.5: the values record every lossy step in order).
+    static func markLossy(_ dataSet: inout DataSet, ratio: Double, method: String) {
+        dataSet.setString(.lossyImageCompression, vr: .CS, "01")
+        let ratios = (dataSet.strings(.lossyImageCompressionRatio) ?? []) + [decimalString(ratio)]
+        let methods = (dataSet.strings(.lossyImageCompressionMethod) ?? []) + [method]
+        dataSet.setStrings(.lossyImageCompressionRatio, vr: .DS, ratios)
+        dataSet.setStrings(.lossyImageCompressionMethod, vr: .CS, methods)
+    }
+
+    /// A DS value (at most 16 characters): the ratio to two decimals.
+    static func decimalString(_ value: Double) -> String {
+        String(format: "%.2f", min(value, 1e12))
     }
 
     static func interleaved(_ planar: [UInt8], _ pixels: PixelDescription) -> [UInt8] {

@@ -1,4 +1,3 @@
-import CTurboJPEG
 import CZlib
 import Foundation
 
@@ -39,21 +38,9 @@ public struct RenderedImage: Sendable {
 
     /// Baseline JPEG through libjpeg-turbo (4:2:0 for color, as browsers expect), quality 1-100.
     public func jpeg(quality: Int) throws -> [UInt8] {
-        guard let handle = tjInitCompress() else { throw CodecError(.jpeg, "libjpeg-turbo could not start an encoder") }
-        defer { tjDestroy(handle) }
-        var buffer: UnsafeMutablePointer<UInt8>?
-        var size: UInt = 0
-        let status = pixels.withUnsafeBufferPointer { source in
-            tjCompress2(handle, source.baseAddress, Int32(width), 0, Int32(height),
-                        Int32((channels == 1 ? TJPF_GRAY : TJPF_RGB).rawValue), &buffer, &size,
-                        Int32((channels == 1 ? TJSAMP_GRAY : TJSAMP_420).rawValue), Int32(max(1, min(100, quality))),
-                        TJFLAG_FASTDCT)
+        try pixels.withUnsafeBufferPointer {
+            try JPEGEncoder.encode($0, width: width, height: height, channels: channels, subsampling: .both, quality: quality)
         }
-        defer { if let buffer { tjFree(buffer) } }
-        guard status == 0, let buffer else {
-            throw CodecError(.jpeg, "libjpeg-turbo could not encode: \(tjGetErrorStr2(handle).map { String(cString: $0) } ?? "")")
-        }
-        return Array(UnsafeBufferPointer(start: buffer, count: Int(size)))
     }
 
     private static func appendBigEndian(_ value: UInt32, to out: inout [UInt8]) {

@@ -1,9 +1,14 @@
 import COpenJPEG
 import Foundation
 
-/// JPEG 2000 lossless (reversible 5/3 wavelet, RCT for 3 components) through OpenJPEG, as a raw
-/// codestream (what 1.2.840.10008.1.2.4.90 fragments hold).
+/// JPEG 2000 through OpenJPEG, as a raw codestream (what 1.2.840.10008.1.2.4.90/.91 fragments
+/// hold): lossless with the reversible 5/3 wavelet (and RCT for RGB), or lossy with the
+/// irreversible 9/7 wavelet (and ICT for RGB) at a fixed compression ratio.
 public enum JPEG2000Encoder {
+    /// The ratio lossy encoding aims at (uncompressed size / codestream size): 10:1 keeps CT and
+    /// MR visually lossless for review while cutting transfer sizes by an order of magnitude.
+    public static let lossyCompressionRatio = 10.0
+
     private final class Sink {
         var bytes: [UInt8] = []
         var position = 0
@@ -11,6 +16,17 @@ public enum JPEG2000Encoder {
 
     /// - Parameter frame: native little-endian samples, interleaved.
     public static func encodeLossless(_ frame: [UInt8], _ pixels: PixelDescription) throws -> [UInt8] {
+        try encode(frame, pixels, lossy: false)
+    }
+
+    /// Lossy at `lossyCompressionRatio`; the colour transform (ICT) is applied to RGB only.
+    public static func encodeLossy(_ frame: [UInt8], _ pixels: PixelDescription) throws -> [UInt8] {
+        try encode(frame, pixels, lossy: true)
+    }
+
+    /// The colour transform (RCT lossless, ICT lossy) is applied to RGB frames only: YBR_FULL
+    /// samples are already decorrelated and are kept as they are.
+    private static func encode(_ frame: [UInt8], _ pixels: PixelDescription, lossy: Bool) throws -> [UInt8] {
         let count = pixels.rows * pixels.columns
         let components = pixels.samplesPerPixel
         guard frame.count >= count * components * pixels.bytesPerSample else {
@@ -51,10 +67,10 @@ public enum JPEG2000Encoder {
         var settings = opj_cparameters_t()
         opj_set_default_encoder_parameters(&settings)
         settings.tcp_numlayers = 1
-        settings.tcp_rates.0 = 0          // lossless
+        settings.tcp_rates.0 = lossy ? Float(lossyCompressionRatio) : 0   // 0: lossless
         settings.cp_disto_alloc = 1
-        settings.irreversible = 0
-        settings.tcp_mct = components == 3 ? 1 : 0
+        settings.irreversible = lossy ? 1 : 0
+        settings.tcp_mct = components == 3 && pixels.photometricInterpretation == "RGB" ? 1 : 0
         settings.numresolution = Int32(max(1, min(6, Int(log2(Double(min(pixels.rows, pixels.columns)))) - 1)))
         guard opj_setup_encoder(codec, &settings, image) != 0 else { throw CodecError(.jpeg2000, "OpenJPEG rejected the encoder setup") }
 

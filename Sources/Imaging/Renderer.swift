@@ -33,19 +33,26 @@ public enum Renderer {
     ///   - frame: native samples, little endian (as `FrameIndex` / `FrameDecoder` give them).
     ///   - photometricInterpretation: the frame's (after decoding).
     ///   - planar: whether color samples are stored plane by plane (native Planar Configuration 1).
+    ///   - palette: the lookup tables of a PALETTE COLOR image.
     public static func render(frame: [UInt8], pixels: PixelDescription, photometricInterpretation: String, planar: Bool,
-                              dataSet: DataSet, options: RenderOptions) throws -> RenderedImage {
+                              dataSet: DataSet, options: RenderOptions, palette: PaletteColorLUT? = nil) throws -> RenderedImage {
         let count = pixels.rows * pixels.columns
-        guard frame.count >= count * pixels.samplesPerPixel * pixels.bytesPerSample else {
-            throw CodecError(.unsupported, "the frame holds \(frame.count) bytes, fewer than its pixel description needs")
-        }
         let image: RenderedImage
         if pixels.samplesPerPixel == 1 {
-            guard photometricInterpretation.hasPrefix("MONOCHROME") else {
-                throw CodecError(.unsupported, "rendering \(photometricInterpretation) is not supported")
+            guard frame.count >= count * pixels.bytesPerSample else {
+                throw CodecError(.unsupported, "the frame holds \(frame.count) bytes, fewer than its pixel description needs")
             }
-            image = grayscale(frame, pixels: pixels, inverted: photometricInterpretation == "MONOCHROME1",
-                              dataSet: dataSet, window: options.window)
+            if photometricInterpretation == "PALETTE COLOR" {
+                guard let palette else { throw CodecError(.unsupported, "PALETTE COLOR without its lookup tables") }
+                image = RenderedImage(width: pixels.columns, height: pixels.rows, channels: 3,
+                                      pixels: palette.apply(frame, count: count, bytesPerSample: pixels.bytesPerSample))
+            } else {
+                guard photometricInterpretation.hasPrefix("MONOCHROME") else {
+                    throw CodecError(.unsupported, "rendering \(photometricInterpretation) is not supported")
+                }
+                image = grayscale(frame, pixels: pixels, inverted: photometricInterpretation == "MONOCHROME1",
+                                  dataSet: dataSet, window: options.window)
+            }
         } else if pixels.samplesPerPixel == 3 {
             image = try color(frame, pixels: pixels, photometric: photometricInterpretation, planar: planar)
         } else {
@@ -141,29 +148,38 @@ public enum Renderer {
         return RenderedImage(width: pixels.columns, height: pixels.rows, channels: 1, pixels: out)
     }
 
+    /// RGB, YBR_FULL and native YBR_FULL_422 (its chroma pairs expanded first) to 8-bit RGB;
+    /// samples wider than 8 bits keep their top 8 bits.
     static func color(_ frame: [UInt8], pixels: PixelDescription, photometric: String, planar: Bool) throws -> RenderedImage {
         let count = pixels.rows * pixels.columns
+        var frame = frame, photometric = photometric, planar = planar
+        if photometric == "YBR_FULL_422" {
+            if frame.count < count * 3 * pixels.bytesPerSample {
+                guard pixels.bitsAllocated == 8 else {
+                    throw CodecError(.unsupported, "native YBR_FULL_422 is rendered for 8-bit samples only")
+                }
+                frame = try ColorConversion.expandYBRFull422(frame, rows: pixels.rows, columns: pixels.columns)
+                planar = false
+            }
+            photometric = "YBR_FULL"
+        }
         guard ["RGB", "YBR_FULL"].contains(photometric) else {
-            throw CodecError(.unsupported, "rendering \(photometric) is not supported (RGB and YBR_FULL are)")
+            throw CodecError(.unsupported, "rendering \(photometric) is not supported (RGB, YBR_FULL and YBR_FULL_422 are)")
+        }
+        guard frame.count >= count * 3 * pixels.bytesPerSample else {
+            throw CodecError(.unsupported, "the frame holds \(frame.count) bytes, fewer than its pixel description needs")
         }
         let shift = max(0, min(pixels.bitsStored, pixels.bitsAllocated) - 8)
-        func sample(_ i: Int, _ s: Int) -> Int {
-            let index = planar ? s * count + i : i * 3 + s
-            let raw = pixels.bytesPerSample == 1 ? Int(frame[index]) : Int(frame[2 * index]) | Int(frame[2 * index + 1]) << 8
-            return raw >> shift
-        }
-        var out = [UInt8](repeating: 0, count: count * 3)
+        var rgb = [UInt8](repeating: 0, count: count * 3)
         for i in 0..<count {
-            var (r, g, b) = (Double(sample(i, 0)), Double(sample(i, 1)), Double(sample(i, 2)))
-            if photometric == "YBR_FULL" {
-                let (y, cb, cr) = (r, g - 128, b - 128)
-                (r, g, b) = (y + 1.402 * cr, y - 0.344136 * cb - 0.714136 * cr, y + 1.772 * cb)
+            for s in 0..<3 {
+                let index = planar ? s * count + i : i * 3 + s
+                let raw = pixels.bytesPerSample == 1 ? Int(frame[index]) : Int(frame[2 * index]) | Int(frame[2 * index + 1]) << 8
+                rgb[3 * i + s] = UInt8(truncatingIfNeeded: raw >> shift)
             }
-            out[3 * i] = UInt8(min(255, max(0, r.rounded())))
-            out[3 * i + 1] = UInt8(min(255, max(0, g.rounded())))
-            out[3 * i + 2] = UInt8(min(255, max(0, b.rounded())))
         }
-        return RenderedImage(width: pixels.columns, height: pixels.rows, channels: 3, pixels: out)
+        if photometric == "YBR_FULL" { rgb = ColorConversion.ybrFullToRGB(rgb, count: count) }
+        return RenderedImage(width: pixels.columns, height: pixels.rows, channels: 3, pixels: rgb)
     }
 
     /// Bilinear scaling to the largest size that fits the viewport with the same aspect ratio.

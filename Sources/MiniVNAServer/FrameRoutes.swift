@@ -60,7 +60,7 @@ struct FrameRoutes: Sendable {
         let encoding = try RetrieveNegotiation.frames(accept: request.headers[.accept], storedSyntax: file.transferSyntaxUID,
                                                       encapsulated: index.isEncapsulated, frameCount: numbers.count)
         return try response(pieces: numbers.map { index.frames[$0 - 1] }, encoding: encoding, file: file, opened: opened, range: nil,
-                            pixels: encoding.decode ? try Self.pixelDescription(part10) : nil,
+                            pixels: encoding.transforms ? try Self.pixelDescription(part10) : nil,
                             location: { "\(configuration.baseURL(for: request))/studies/\(file.studyInstanceUID)/series/\(file.seriesInstanceUID)/instances/\(file.sopInstanceUID)/frames/\(numbers[$0])" })
     }
 
@@ -77,7 +77,7 @@ struct FrameRoutes: Sendable {
             let encoding = try RetrieveNegotiation.frames(accept: request.headers[.accept], storedSyntax: file.transferSyntaxUID,
                                                           encapsulated: true, frameCount: index.numberOfFrames)
             return try response(pieces: index.frames, encoding: encoding, file: file, opened: opened, range: nil,
-                                pixels: encoding.decode ? try Self.pixelDescription(part10) : nil, location: { _ in nil })
+                                pixels: encoding.transforms ? try Self.pixelDescription(part10) : nil, location: { _ in nil })
         case .bytes(let value):
             let encoding = try RetrieveNegotiation.frames(accept: request.headers[.accept],
                                                           storedSyntax: TransferSyntax.explicitVRLittleEndian.uid,
@@ -121,38 +121,49 @@ struct FrameRoutes: Sendable {
         }
     }
 
-    /// Frames (or one value) as multipart or a single part, streamed from the file (and decoded
-    /// frame by frame when `pixels` is given).
+    /// Frames (or one value) as multipart or a single part, streamed from the file; decoded and
+    /// or encoded frame by frame when the encoding asks for it (`pixels` is then given). A
+    /// transformed single part, and the first of several, is prepared before the status line so
+    /// a codec failure is a 406, not a cut stream.
     private func response(pieces frames: [[FrameIndex.Piece]], encoding: FrameEncoding, file: StoredInstanceFile,
                           opened: OpenFile, range: ByteRange?, pixels: PixelDescription?,
                           location: (Int) -> String?) throws -> Response {
         let partType = "\(encoding.partType); transfer-syntax=\(encoding.transferSyntaxUID)"
-        let lengths = frames.map { frame in pixels.map(\.frameLength) ?? frame.reduce(0) { $0 + $1.count } }
         var headers: HTTPFields = [.crossOriginResourcePolicy: "cross-origin"]
-        // A range applies to a single value (bulk data); frames are sent whole.
-        var selected = frames.map { FramePlan(pieces: $0, window: nil, decode: pixels.map { ($0, file.transferSyntaxUID) }) }
+        let transform = pixels.map {
+            FrameTransform(pixels: $0, storedSyntax: file.transferSyntaxUID, decode: encoding.decode, encode: encoding.encode)
+        }
+        var selected = frames.map { FramePlan(pieces: $0, window: nil, transform: transform) }
         var contentRange: String?
-        if let range, frames.count == 1 {
-            guard let window = range.window(length: lengths[0]) else {
-                var error = DICOMwebError(.rangeNotSatisfiable, "the range is outside the value's \(lengths[0]) bytes")
-                error.headers[.contentRange] = "bytes */\(lengths[0])"
+        // A range applies to a single untransformed value (bulk data); frames are sent whole.
+        if let range, frames.count == 1, transform == nil {
+            let length = frames[0].reduce(0) { $0 + $1.count }
+            guard let window = range.window(length: length) else {
+                var error = DICOMwebError(.rangeNotSatisfiable, "the range is outside the value's \(length) bytes")
+                error.headers[.contentRange] = "bytes */\(length)"
                 throw error
             }
-            selected = [FramePlan(pieces: frames[0], window: window, decode: nil)]
-            contentRange = "bytes \(window.lowerBound)-\(window.upperBound - 1)/\(lengths[0])"
+            selected = [FramePlan(pieces: frames[0], window: window, transform: nil)]
+            contentRange = "bytes \(window.lowerBound)-\(window.upperBound - 1)/\(length)"
         }
+        let first = try selected.first.flatMap { try $0.transformed(path: opened.path) }
         let study = file.studyInstanceUID
         let plans = selected
         let partRange = contentRange
         let archive = self.archive
         if !encoding.multipart {
             let plan = selected[0]
+            let length = first?.count ?? plan.length
             headers[.contentType] = partType
-            headers[.contentLength] = String(plan.length)
+            headers[.contentLength] = String(length)
             if let contentRange { headers[.contentRange] = contentRange }
             return Response(status: contentRange == nil ? .ok : .partialContent, headers: headers,
-                            body: ResponseBody(contentLength: plan.length) { writer in
-                try await archive.withReadLease(study: study) { try await plan.write(path: opened.path, to: &writer) }
+                            body: ResponseBody(contentLength: length) { writer in
+                if let first {
+                    try await writer.write(ByteBuffer(bytes: first))
+                } else {
+                    try await archive.withReadLease(study: study) { try await plan.write(path: opened.path, to: &writer) }
+                }
                 try await writer.finish(nil)
             })
         }
@@ -162,9 +173,14 @@ struct FrameRoutes: Sendable {
         return Response(status: contentRange == nil ? .ok : .partialContent, headers: headers, body: ResponseBody { writer in
             try await archive.withReadLease(study: study) {
                 for (index, plan) in plans.enumerated() {
-                    try await writer.write(output.partHeader(contentType: partType, length: plan.length,
-                                                             location: locations[index], contentRange: partRange))
-                    try await plan.write(path: opened.path, to: &writer)
+                    if let bytes = index == 0 ? first : try plan.transformed(path: opened.path) {
+                        try await writer.write(output.partHeader(contentType: partType, length: bytes.count, location: locations[index]))
+                        try await writer.write(ByteBuffer(bytes: bytes))
+                    } else {
+                        try await writer.write(output.partHeader(contentType: partType, length: plan.length,
+                                                                 location: locations[index], contentRange: partRange))
+                        try await plan.write(path: opened.path, to: &writer)
+                    }
                     try await writer.write(MultipartResponse.partEnd)
                 }
                 try await writer.write(output.closeDelimiter)
@@ -174,28 +190,53 @@ struct FrameRoutes: Sendable {
     }
 }
 
-/// One frame (or value) to send: its pieces, optionally cut to a byte window.
+/// What is done to a frame before it is sent: decoded from its stored syntax, then encoded into
+/// another (either or both).
+private struct FrameTransform: Sendable, Equatable {
+    let pixels: PixelDescription
+    let storedSyntax: String
+    let decode: Bool
+    let encode: String?
+}
+
+/// One frame (or value) to send: its pieces, optionally cut to a byte window or transformed.
 private struct FramePlan: Sendable {
     let pieces: [FrameIndex.Piece]
     let window: Range<Int>?
-    /// Decode the compressed frame (its pixel description and transfer syntax) before sending.
-    let decode: (pixels: PixelDescription, transferSyntaxUID: String)?
+    let transform: FrameTransform?
 
-    var length: Int { decode?.pixels.frameLength ?? window?.count ?? pieces.reduce(0) { $0 + $1.count } }
+    var length: Int { window?.count ?? pieces.reduce(0) { $0 + $1.count } }
+
+    /// The frame's bytes after its transform (nil when it has none and is streamed as stored).
+    func transformed(path: String) throws -> [UInt8]? {
+        guard let transform else { return nil }
+        var bytes: [UInt8] = []
+        for piece in pieces {
+            switch piece {
+            case .file(let reference): bytes += try BulkDataReader.read(reference, from: path)
+            case .memory(let memory): bytes += memory
+            }
+        }
+        var pixels = transform.pixels
+        var planar = pixels.planarConfiguration == 1
+        do {
+            if transform.decode {
+                let frame = try FrameDecoder.decode(bytes, transferSyntaxUID: transform.storedSyntax, pixels)
+                bytes = frame.bytes
+                pixels.photometricInterpretation = frame.photometricInterpretation
+                planar = false
+            }
+            if let target = transform.encode {
+                let input = try Compressor.encoderInput(bytes, &pixels, planar: planar)
+                bytes = try Compressor.encodeFrame(input, pixels, transferSyntaxUID: target).bytes
+            }
+        } catch let error as CodecError {
+            throw DICOMwebError(.notAcceptable, "the frame cannot be sent as requested: \(error.reason)")
+        }
+        return bytes
+    }
 
     func write(path: String, to writer: inout any ResponseBodyWriter) async throws {
-        if let decode {
-            var compressed: [UInt8] = []
-            for piece in pieces {
-                switch piece {
-                case .file(let reference): compressed += try BulkDataReader.read(reference, from: path)
-                case .memory(let bytes): compressed += bytes
-                }
-            }
-            let frame = try FrameDecoder.decode(compressed, transferSyntaxUID: decode.transferSyntaxUID, decode.pixels)
-            try await writer.write(ByteBuffer(bytes: frame.bytes))
-            return
-        }
         var position = 0
         let wanted = window ?? 0..<Int.max
         for piece in pieces {

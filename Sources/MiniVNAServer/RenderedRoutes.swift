@@ -144,9 +144,10 @@ struct RenderedRoutes: Sendable {
                     native = decoded.bytes
                     photometric = decoded.photometricInterpretation
                 }
+                let palette = photometric == "PALETTE COLOR" ? try PaletteColorLUT(part10.dataSet, load: part10.load) : nil
                 return try Renderer.render(frame: native, pixels: pixels, photometricInterpretation: photometric,
                                            planar: !index.isEncapsulated && pixels.planarConfiguration == 1,
-                                           dataSet: part10.dataSet, options: options)
+                                           dataSet: part10.dataSet, options: options, palette: palette)
             } catch let error as CodecError {
                 throw DICOMwebError(.notAcceptable, "instance \(file.sopInstanceUID) cannot be rendered: \(error.reason)")
             } catch let error as DICOMParseError {

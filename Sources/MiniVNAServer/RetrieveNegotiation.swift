@@ -27,6 +27,10 @@ struct FrameEncoding: Sendable, Equatable {
     var transferSyntaxUID: String
     /// Compressed frames decoded to native samples (Imaging) before they are sent.
     var decode = false
+    /// Native (or decoded) frames encoded into this transfer syntax before they are sent.
+    var encode: String? = nil
+
+    var transforms: Bool { decode || encode != nil }
 }
 
 /// Content negotiation for WADO-RS retrieve (PS3.18 §8.7.3): the Accept header's media ranges
@@ -40,9 +44,9 @@ enum RetrieveNegotiation {
         TransferSyntax.implicitVRLittleEndian.uid, TransferSyntax.explicitVRBigEndian.uid,
         TransferSyntax.deflatedExplicitVRLittleEndian.uid, TransferSyntax.explicitVRLittleEndian.uid,
     ]
-    /// What MiniVNA writes when it re-encodes: Explicit and Implicit VR LE, and the lossless
-    /// compressed syntaxes Imaging encodes (RLE, JPEG 2000 lossless). Big Endian (retired) and
-    /// Deflated are not produced.
+    /// What MiniVNA writes when it re-encodes: Explicit and Implicit VR LE, and the compressed
+    /// syntaxes Imaging encodes (RLE and JPEG 2000 lossless; JPEG baseline and JPEG 2000 lossy
+    /// only when asked for by name). Big Endian (retired) and Deflated are not produced.
     static let reencodable: Set<String> = Set([TransferSyntax.explicitVRLittleEndian.uid, TransferSyntax.implicitVRLittleEndian.uid])
         .union(Compressor.encodable)
 
@@ -89,8 +93,9 @@ enum RetrieveNegotiation {
             "cannot answer with \(accept ?? ""): the instances are stored as \(stored); available are "
             + "multipart/related; type=\"application/dicom\" with transfer-syntax=* (as stored) or, for uncompressed "
             + "instances and those MiniVNA decodes (RLE, JPEG 2000, JPEG baseline), \(TransferSyntax.explicitVRLittleEndian.uid) "
-            + "(the default), \(TransferSyntax.implicitVRLittleEndian.uid), or losslessly compressed as "
-            + "\(Compressor.encodable.sorted().joined(separator: " or "))")
+            + "(the default), \(TransferSyntax.implicitVRLittleEndian.uid), losslessly compressed as "
+            + "\(Compressor.lossless.sorted().joined(separator: " or ")), or lossy as "
+            + "\(Compressor.lossy.sorted().joined(separator: " or ")) (8-bit samples only for JPEG baseline)")
         error.headers[.availableMediaTypes] = "multipart/related; type=\"application/dicom\"; transfer-syntax=*"
         throw error
     }
@@ -108,6 +113,17 @@ enum RetrieveNegotiation {
         case "1.2.840.10008.1.2.5": return "image/dicom-rle"
         default: return nil
         }
+    }
+
+    /// The transfer syntax frames of a compressed media type are encoded in (PS3.18 Table
+    /// 8.7.3-2 gives each type's default), when MiniVNA encodes it.
+    static func encodedSyntax(for type: MediaType, requested: String?) -> String? {
+        let defaults = ["image/jp2": "1.2.840.10008.1.2.4.90", "image/jpeg": "1.2.840.10008.1.2.4.50",
+                        "image/dicom-rle": "1.2.840.10008.1.2.5"]
+        guard type.type != "*", type.subtype != "*", let fallback = defaults[type.essence] else { return nil }
+        let syntax = requested ?? fallback
+        guard Compressor.encodable.contains(syntax), frameMediaType(forTransferSyntax: syntax) == type.essence else { return nil }
+        return syntax
     }
 
     /// Frames of one instance. Native frames are sent uncompressed (Explicit VR Little Endian
@@ -147,12 +163,25 @@ enum RetrieveNegotiation {
                                      decode: true)
             }
         }
-        let available = encapsulated
+        // Nothing as stored: frames compressed on request (decoded first when stored compressed).
+        let decodable = !encapsulated || FrameDecoder.decodable.contains(storedSyntax)
+        for entry in AcceptEntry.parse(accept) where decodable {
+            let media = entry.mediaType
+            let multipart = media.essence == "multipart/related"
+            guard multipart || frameCount == 1, let type = multipart ? media.parameters["type"].flatMap(MediaType.init) : media,
+                  let target = encodedSyntax(for: type, requested: media.parameters["transfer-syntax"]),
+                  target != storedSyntax || !encapsulated else { continue }
+            return FrameEncoding(multipart: multipart, partType: type.essence, transferSyntaxUID: target,
+                                 decode: encapsulated, encode: target)
+        }
+        let encodedTypes = decodable ? ["image/jp2", "image/jpeg", "image/dicom-rle"].map { "multipart/related; type=\"\($0)\"" } : []
+        let available = (encapsulated
             ? [compressedType.map { "multipart/related; type=\"\($0)\"" },
                "multipart/related; type=\"application/octet-stream\"; transfer-syntax=\(storedSyntax)",
                FrameDecoder.decodable.contains(storedSyntax)
                 ? "multipart/related; type=\"application/octet-stream\"; transfer-syntax=\(uncompressed)" : nil].compactMap { $0 }
-            : ["multipart/related; type=\"application/octet-stream\"; transfer-syntax=\(uncompressed)"]
+            : ["multipart/related; type=\"application/octet-stream\"; transfer-syntax=\(uncompressed)"])
+            + encodedTypes.filter { type in compressedType.map { !type.contains($0) } ?? true }
         var error = DICOMwebError(.notAcceptable,
             "cannot answer with \(accept ?? ""): the frames are \(encapsulated ? "stored compressed in \(storedSyntax)" : "uncompressed")"
             + "; available: \(available.joined(separator: ", "))\(frameCount == 1 ? " (or a single part of the same type)" : "")"

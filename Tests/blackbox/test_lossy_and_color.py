@@ -1,0 +1,232 @@
+"""Lossy transfer syntaxes on request (JPEG baseline, JPEG 2000), frames compressed on request,
+and the color models rendering covers beyond RGB: PALETTE COLOR and native YBR_FULL_422.
+
+Tolerances (lossy codecs cannot be exact; stated here and in CONFORMANCE.md):
+- JPEG baseline at quality 90 with 4:2:2 chroma: PSNR >= 30 dB against the original RGB
+  (color bars with sharp edges are the worst case for chroma subsampling).
+- JPEG 2000 lossy at 10:1: PSNR >= 40 dB against the original, the peak being the Bits Stored
+  range.
+"""
+import io
+import pathlib
+
+import numpy as np
+import pydicom
+import pytest
+import requests
+from dicomweb_client.api import DICOMwebClient
+from PIL import Image
+from pydicom.data import get_testdata_file
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.encaps import encapsulate
+from pydicom.pixels import apply_color_lut, convert_color_space
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+from bbhelpers import FIXTURES, assert_json_error, parse_multipart, stow
+
+CT = FIXTURES / "ct" / "ct_0001.dcm"                                        # 16-bit MONOCHROME2
+RGB = pathlib.Path(get_testdata_file("SC_rgb.dcm"))                          # 8-bit RGB color bars
+PALETTE = pathlib.Path(get_testdata_file("examples_palette.dcm"))            # PALETTE COLOR, 16-bit entries
+PALETTE_RLE = pathlib.Path(get_testdata_file("OBXXXX1A_rle.dcm"))            # PALETTE COLOR, RLE
+YBR_422 = pathlib.Path(get_testdata_file("SC_ybr_full_422_uncompressed.dcm"))  # native YBR_FULL_422
+
+JPEG_BASELINE = "1.2.840.10008.1.2.4.50"
+JPEG2000 = "1.2.840.10008.1.2.4.91"
+JPEG2000_LOSSLESS = "1.2.840.10008.1.2.4.90"
+
+
+def gray8():
+    """An 8-bit MONOCHROME2 image with smooth content (a radial gradient), made here."""
+    ds = Dataset()
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.7"
+    ds.SOPInstanceUID, ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid(), generate_uid()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.MediaStorageSOPClassUID, ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPClassUID, ds.SOPInstanceUID
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.PatientName, ds.PatientID, ds.Modality = "Lossy^Gray", "LOSSY-1", "OT"
+    ds.Rows = ds.Columns = 128
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    y, x = np.mgrid[0:128, 0:128]
+    ds.PixelData = (255 - np.clip(np.hypot(x - 64, y - 64) * 3, 0, 255)).astype(np.uint8).tobytes()
+    return ds
+
+
+GRAY8 = gray8()
+
+
+def with_new_uids(path):
+    """pydicom-data's palette pair shares one SOP Instance UID: the RLE twin gets its own."""
+    ds = pydicom.dcmread(path)
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.SeriesInstanceUID = generate_uid()
+    return ds
+
+
+PALETTE_RLE_DS = with_new_uids(PALETTE_RLE)
+
+
+def to_bytes(ds):
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def server(module_server):
+    parts = [p.read_bytes() for p in (CT, RGB, PALETTE, YBR_422)] + [to_bytes(GRAY8), to_bytes(PALETTE_RLE_DS)]
+    assert stow(module_server.base, parts).status_code == 200
+    return module_server
+
+
+def instance_path(ds):
+    return f"/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}/instances/{ds.SOPInstanceUID}"
+
+
+def psnr(a, b, peak):
+    error = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float("inf") if error == 0 else 10 * np.log10(peak ** 2 / error)
+
+
+def assert_lossy_attributes(got, method):
+    assert got.LossyImageCompression == "01"
+    assert list(np.atleast_1d(got.LossyImageCompressionMethod))[-1] == method
+    assert float(list(np.atleast_1d(got.LossyImageCompressionRatio))[-1]) > 1
+
+
+# Lossy instances on request
+
+
+def test_jpeg_baseline_rgb_instance_via_dicomweb_client(server):
+    original = pydicom.dcmread(RGB)
+    client = DICOMwebClient(url=server.base)
+    got = client.retrieve_instance(original.StudyInstanceUID, original.SeriesInstanceUID, original.SOPInstanceUID,
+                                   media_types=(("application/dicom", JPEG_BASELINE),))
+    assert got.file_meta.TransferSyntaxUID == JPEG_BASELINE
+    assert got.SOPInstanceUID == original.SOPInstanceUID
+    assert got.PhotometricInterpretation == "YBR_FULL_422" and got.PlanarConfiguration == 0
+    assert_lossy_attributes(got, "ISO_10918_1")
+    pixels = got.pixel_array   # pydicom decodes with Pillow and converts YBR_FULL_422 to RGB
+    assert pixels.shape == original.pixel_array.shape
+    assert psnr(pixels, original.pixel_array, 255) >= 30
+
+
+def test_jpeg_baseline_grayscale_instance(server):
+    r = requests.get(server.base + instance_path(GRAY8),
+                     headers={"Accept": f'multipart/related; type="application/dicom"; transfer-syntax={JPEG_BASELINE}'},
+                     timeout=30)
+    assert r.status_code == 200, r.text[:300]
+    (headers, body), = parse_multipart(r)
+    assert f"transfer-syntax={JPEG_BASELINE}" in headers["content-type"]
+    got = pydicom.dcmread(io.BytesIO(body))
+    assert got.PhotometricInterpretation == "MONOCHROME2"
+    assert_lossy_attributes(got, "ISO_10918_1")
+    assert np.abs(got.pixel_array.astype(int) - GRAY8.pixel_array.astype(int)).max() <= 8
+
+
+def test_jpeg_baseline_of_16_bit_samples_is_406_with_the_reason(server):
+    ct = pydicom.dcmread(CT)
+    r = requests.get(server.base + instance_path(ct),
+                     headers={"Accept": f'multipart/related; type="application/dicom"; transfer-syntax={JPEG_BASELINE}'},
+                     timeout=30)
+    assert_json_error(r, 406, "8-bit")
+
+
+def test_jpeg2000_lossy_ct_instance(server):
+    ct = pydicom.dcmread(CT)
+    client = DICOMwebClient(url=server.base)
+    got = client.retrieve_instance(ct.StudyInstanceUID, ct.SeriesInstanceUID, ct.SOPInstanceUID,
+                                   media_types=(("application/dicom", JPEG2000),))
+    assert got.file_meta.TransferSyntaxUID == JPEG2000
+    assert_lossy_attributes(got, "ISO_15444_1")
+    ratio = float(list(np.atleast_1d(got.LossyImageCompressionRatio))[-1])
+    assert 5 <= ratio <= 20, ratio   # aimed at 10:1
+    assert psnr(got.pixel_array, ct.pixel_array, 2 ** ct.BitsStored) >= 40
+
+
+def test_lossless_request_carries_no_lossy_attributes(server):
+    ct = pydicom.dcmread(CT)
+    client = DICOMwebClient(url=server.base)
+    got = client.retrieve_instance(ct.StudyInstanceUID, ct.SeriesInstanceUID, ct.SOPInstanceUID,
+                                   media_types=(("application/dicom", JPEG2000_LOSSLESS),))
+    assert "LossyImageCompression" not in got
+    assert np.array_equal(got.pixel_array, ct.pixel_array)
+
+
+# Frames compressed on request
+
+
+def test_native_frames_as_jpeg2000_decode_to_the_same_samples(server):
+    ct = pydicom.dcmread(CT)
+    r = requests.get(server.base + instance_path(ct) + "/frames/1",
+                     headers={"Accept": 'multipart/related; type="image/jp2"'}, timeout=30)
+    assert r.status_code == 200, r.text[:300]
+    (headers, body), = parse_multipart(r)
+    assert headers["content-type"].startswith("image/jp2") and JPEG2000_LOSSLESS in headers["content-type"]
+    # Decoded by pydicom from an encapsulated copy (it handles the signed samples; Pillow alone
+    # would offset them by 2^15).
+    copy = pydicom.dcmread(CT)
+    copy.PixelData = encapsulate([body])
+    copy["PixelData"].VR = "OB"
+    copy.file_meta.TransferSyntaxUID = JPEG2000_LOSSLESS
+    assert np.array_equal(copy.pixel_array, ct.pixel_array)
+
+
+def test_native_frames_as_jpeg_single_part(server):
+    r = requests.get(server.base + instance_path(GRAY8) + "/frames/1", headers={"Accept": "image/jpeg"}, timeout=30)
+    assert r.status_code == 200, r.text[:300]
+    assert r.headers["Content-Type"].startswith("image/jpeg")
+    assert int(r.headers["Content-Length"]) == len(r.content)
+    decoded = np.asarray(Image.open(io.BytesIO(r.content)))
+    assert np.abs(decoded.astype(int) - GRAY8.pixel_array.astype(int)).max() <= 8
+
+
+def test_frames_as_jpeg_of_16_bit_samples_is_406(server):
+    ct = pydicom.dcmread(CT)
+    r = requests.get(server.base + instance_path(ct) + "/frames/1",
+                     headers={"Accept": 'multipart/related; type="image/jpeg"'}, timeout=30)
+    assert_json_error(r, 406, "8-bit")
+
+
+def test_unknown_frame_media_type_406_lists_the_encodable_ones(server):
+    ct = pydicom.dcmread(CT)
+    r = requests.get(server.base + instance_path(ct) + "/frames/1",
+                     headers={"Accept": 'multipart/related; type="image/jls"'}, timeout=30)
+    assert_json_error(r, 406)
+    assert "image/jp2" in r.headers.get("Available-Media-Types", "") or "image/jp2" in r.text
+
+
+# Color models: PALETTE COLOR and native YBR_FULL_422
+
+
+@pytest.mark.parametrize("ds", [pydicom.dcmread(PALETTE), PALETTE_RLE_DS], ids=["native", "rle"])
+def test_palette_color_rendered_png_equals_pydicom_lut(server, ds):
+    r = requests.get(server.base + instance_path(ds) + "/rendered", headers={"Accept": "image/png"}, timeout=30)
+    assert r.status_code == 200, r.text[:300]
+    image = np.asarray(Image.open(io.BytesIO(r.content)).convert("RGB"))
+    reference = apply_color_lut(ds.pixel_array, ds)
+    if reference.dtype == np.uint16:
+        reference = (reference >> 8).astype(np.uint8)
+    assert image.shape == reference.shape
+    assert np.array_equal(image, reference)
+
+
+def test_native_ybr_full_422_rendered_and_served_as_frames(server):
+    ds = pydicom.dcmread(YBR_422)
+    r = requests.get(server.base + instance_path(ds) + "/rendered", headers={"Accept": "image/png"}, timeout=30)
+    assert r.status_code == 200, r.text[:300]
+    image = np.asarray(Image.open(io.BytesIO(r.content)).convert("RGB")).astype(int)
+    reference = ds.pixel_array.astype(int)   # pydicom expands the chroma and converts to RGB
+    assert np.abs(image - reference).max() <= 1
+    # The frame itself is the stored 2-samples-per-pixel layout (Y1 Y2 Cb Cr per pair).
+    r = requests.get(server.base + instance_path(ds) + "/frames/1", headers={"Accept": "application/octet-stream"},
+                     timeout=30)
+    assert r.status_code == 200 and r.content == ds.PixelData
+
+
+def test_palette_color_cannot_be_sent_as_jpeg_baseline(server):
+    ds = pydicom.dcmread(PALETTE)
+    r = requests.get(server.base + instance_path(ds),
+                     headers={"Accept": f'multipart/related; type="application/dicom"; transfer-syntax={JPEG_BASELINE}'},
+                     timeout=30)
+    assert_json_error(r, 406, "PALETTE COLOR")
