@@ -17,13 +17,17 @@ public struct ArchiveConfiguration: Sendable {
     public var studyQuietPeriod: Duration
     /// Inflater for Deflated Explicit VR Little Endian instances (`Imaging.ZlibDeflate`).
     public var inflater: (any DeflateDecoding)?
+    /// Storage policy applied to each valid incoming instance before it is stored (e.g.
+    /// `Imaging.JPEG2000LosslessStorage`); nil (the default) stores instances as received.
+    public var storageTranscoder: (any Part10Transcoding)?
 
     public init(dataDirectory: URL, duplicatePolicy: DuplicatePolicy = .reject, studyQuietPeriod: Duration = .seconds(10),
-                inflater: (any DeflateDecoding)? = nil) {
+                inflater: (any DeflateDecoding)? = nil, storageTranscoder: (any Part10Transcoding)? = nil) {
         self.dataDirectory = dataDirectory
         self.duplicatePolicy = duplicatePolicy
         self.studyQuietPeriod = studyQuietPeriod
         self.inflater = inflater
+        self.storageTranscoder = storageTranscoder
     }
 }
 
@@ -137,7 +141,6 @@ public final class Archive: Sendable {
             do {
                 prepared.append((index, try prepare(file, expectedStudyInstanceUID: expectedStudyInstanceUID)))
             } catch {
-                unlink(file.url.path)
                 results[index] = .failure(error as? ArchiveError ?? ArchiveError(.storage, "\(error)"))
             }
         }
@@ -200,13 +203,17 @@ public final class Archive: Sendable {
 
     /// Reads the whole structure (large values and fragments only bounds-checked, so a truncated
     /// instance is refused rather than acknowledged) and validates what the archive requires.
+    /// Takes ownership of `staged`: on a throw, whichever temporary file it left behind is removed
+    /// (the received one, or the re-encoded one that replaced it).
     func prepare(_ staged: StagedFile, expectedStudyInstanceUID: String?) throws -> PreparedInstance {
-        let temporaryFile = staged.url
-        let file: Part10File
+        var temporaryFile = staged.url
+        var sizeAndCRC32 = staged.sizeAndCRC32
+        var file: Part10File
         do {
             file = try Part10Reader.read(path: temporaryFile.path, options: InstanceMetadata.readOptions(inflater: configuration.inflater))
-        } catch let error as DICOMParseError {
-            throw ArchiveError(error)
+        } catch {
+            unlink(temporaryFile.path)
+            throw (error as? DICOMParseError).map(ArchiveError.init) ?? ArchiveError(.storage, "\(error)")
         }
         do {
             guard file.hasPreamble, !file.fileMetaInformation.isEmpty else {
@@ -225,7 +232,13 @@ public final class Archive: Sendable {
                 throw ArchiveError(.studyMismatch,
                     "instance belongs to study \(attributes.studyInstanceUID), not \(expected)", subject: attributes.studyInstanceUID)
             }
-            let (size, crc) = try staged.sizeAndCRC32 ?? Self.sizeAndChecksum(of: temporaryFile)
+            // The storage policy runs on valid instances only.
+            if let transcoder = configuration.storageTranscoder,
+               let replacement = try? storageTranscoded(file, path: temporaryFile.path, transcoder) {
+                unlink(temporaryFile.path)
+                (temporaryFile, file, sizeAndCRC32) = (replacement.staged.url, replacement.file, replacement.staged.sizeAndCRC32)
+            }
+            let (size, crc) = try sizeAndCRC32 ?? Self.sizeAndChecksum(of: temporaryFile)
             let path = FileBlobStore.relativePath(forSOPInstanceUID: attributes.sopInstanceUID)
             return PreparedInstance(
                 temporaryFile: temporaryFile, attributes: attributes, transferSyntaxUID: file.transferSyntaxUID,
@@ -233,8 +246,25 @@ public final class Archive: Sendable {
                                               path: path, size: size, crc32: crc,
                                               metadataJSON: try InstanceMetadata.encode(file.dataSet, file: temporaryFile.path, study: attributes.studyInstanceUID,
                                                   series: attributes.seriesInstanceUID, instance: attributes.sopInstanceUID)))
-        } catch let error as ArchiveError {
-            throw error.about(sopClassUID: file.dataSet.string(.sopClassUID), sopInstanceUID: file.dataSet.string(.sopInstanceUID))
+        } catch {
+            unlink(temporaryFile.path)
+            let failure = error as? ArchiveError ?? (error as? DICOMParseError).map(ArchiveError.init) ?? ArchiveError(.storage, "\(error)")
+            throw failure.about(sopClassUID: file.dataSet.string(.sopClassUID), sopInstanceUID: file.dataSet.string(.sopInstanceUID))
+        }
+    }
+
+    /// The storage policy's re-encoding of a received file, staged (fsynced) and read back; nil
+    /// when the policy keeps the file as received. A failing policy is the caller's cue to store
+    /// the instance as received: a codec never costs an instance.
+    private func storageTranscoded(_ file: Part10File, path: String, _ transcoder: any Part10Transcoding) throws
+        -> (staged: StagedFile, file: Part10File)? {
+        guard let bytes = try transcoder.transcode(file, path: path) else { return nil }
+        let staged = try store.writeTemporary(bytes)
+        do {
+            return (staged, try Part10Reader.read(path: staged.url.path, options: InstanceMetadata.readOptions(inflater: configuration.inflater)))
+        } catch {
+            unlink(staged.url.path)
+            throw error
         }
     }
 

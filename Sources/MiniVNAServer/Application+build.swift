@@ -15,7 +15,8 @@ public func buildApplication(
 ) throws -> some ApplicationProtocol {
     let archive = try Archive(configuration: ArchiveConfiguration(
         dataDirectory: configuration.dataDirectory, duplicatePolicy: configuration.duplicatePolicy,
-        studyQuietPeriod: configuration.studyQuietPeriod, inflater: ZlibDeflate()))
+        studyQuietPeriod: configuration.studyQuietPeriod, inflater: ZlibDeflate(),
+        storageTranscoder: configuration.compressOnIngest ? JPEG2000LosslessStorage() : nil))
     let router = buildRouter(configuration, archive: archive)
     return Application(
         router: router,

@@ -16,6 +16,8 @@ public struct ServerConfiguration: Sendable {
     /// Base of the URLs the server writes into responses (RetrieveURL); by default built from
     /// the request's Host header, which is right behind a transparent proxy.
     public var publicBaseURL: String?
+    /// Storage policy: uncompressed images are stored as JPEG 2000 lossless (off by default).
+    public var compressOnIngest: Bool
     /// Where DICOMweb lives.
     public let dicomWebPath = "/dicom-web"
     /// The port actually bound (with `--port 0` it is chosen at start-up).
@@ -23,7 +25,8 @@ public struct ServerConfiguration: Sendable {
 
     public init(host: String = "127.0.0.1", port: Int = 8080, dataDirectory: URL = URL(fileURLWithPath: "minivna-data"),
                 duplicatePolicy: DuplicatePolicy = .reject, studyQuietPeriod: Duration = .seconds(10),
-                corsAllowedOrigins: [String] = ["*"], maximumRequestSize: Int = 16 << 30, publicBaseURL: String? = nil) {
+                corsAllowedOrigins: [String] = ["*"], maximumRequestSize: Int = 16 << 30, publicBaseURL: String? = nil,
+                compressOnIngest: Bool = false) {
         self.host = host
         self.port = port
         self.dataDirectory = dataDirectory
@@ -32,6 +35,7 @@ public struct ServerConfiguration: Sendable {
         self.corsAllowedOrigins = corsAllowedOrigins
         self.maximumRequestSize = maximumRequestSize
         self.publicBaseURL = publicBaseURL
+        self.compressOnIngest = compressOnIngest
     }
 
     /// `http://host:port/dicom-web` as the client sees it.

@@ -15,8 +15,13 @@ struct ImportCommand: AsyncParsableCommand {
     @Argument(help: "Files or folders.")
     var paths: [String]
 
+    @Flag(help: "Store uncompressed images as JPEG 2000 lossless, as `serve --compress-on-ingest` does.")
+    var compressOnIngest = ProcessInfo.processInfo.environment["MINIVNA_COMPRESS_ON_INGEST"] == "1"
+
     func run() async throws {
-        let archive = try Archive(configuration: ArchiveConfiguration(dataDirectory: URL(fileURLWithPath: data), inflater: ZlibDeflate()))
+        let archive = try Archive(configuration: ArchiveConfiguration(
+            dataDirectory: URL(fileURLWithPath: data), inflater: ZlibDeflate(),
+            storageTranscoder: compressOnIngest ? JPEG2000LosslessStorage() : nil))
         var stored = 0, already = 0, failed = 0
         for path in try FileCollection.files(paths) {
             do {

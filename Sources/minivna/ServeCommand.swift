@@ -32,6 +32,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Largest STOW request body in bytes.")
     var maxRequestBytes: Int = 16 << 30
 
+    @Flag(help: "Store uncompressed images as JPEG 2000 lossless (same UIDs, identical pixel values; env MINIVNA_COMPRESS_ON_INGEST=1).")
+    var compressOnIngest = ProcessInfo.processInfo.environment["MINIVNA_COMPRESS_ON_INGEST"] == "1"
+
     @Option(help: "Public base URL written into RetrieveURLs (default: from the Host header).")
     var publicURL: String?
 
@@ -45,7 +48,7 @@ struct ServeCommand: AsyncParsableCommand {
         let configuration = ServerConfiguration(
             host: host, port: port, dataDirectory: URL(fileURLWithPath: data), duplicatePolicy: policy,
             studyQuietPeriod: .milliseconds(Int(studyQuietSeconds * 1000)), corsAllowedOrigins: corsOrigin,
-            maximumRequestSize: maxRequestBytes, publicBaseURL: publicURL)
+            maximumRequestSize: maxRequestBytes, publicBaseURL: publicURL, compressOnIngest: compressOnIngest)
         let app = try buildApplication(configuration, logger: logger) { url in
             // Tools wait for this exact line (a contract: see the README).
             // Written straight to the file descriptor: print() is buffered when stdout is a pipe.

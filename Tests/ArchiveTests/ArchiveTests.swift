@@ -8,10 +8,11 @@ final class TemporaryArchive {
     let directory: URL
     let archive: Archive
 
-    init(policy: DuplicatePolicy = .reject, quietPeriod: Duration = .seconds(10)) throws {
+    init(policy: DuplicatePolicy = .reject, quietPeriod: Duration = .seconds(10),
+         storageTranscoder: (any Part10Transcoding)? = nil) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("minivna-test-\(UUID().uuidString)")
         archive = try Archive(configuration: ArchiveConfiguration(dataDirectory: directory, duplicatePolicy: policy,
-                                                                  studyQuietPeriod: quietPeriod))
+                                                                  studyQuietPeriod: quietPeriod, storageTranscoder: storageTranscoder))
     }
 
     deinit { try? FileManager.default.removeItem(at: directory) }
@@ -299,5 +300,46 @@ extension Result where Failure == ArchiveError {
     var failureCode: ArchiveError.Code? {
         if case .failure(let error) = self { return error.code }
         return nil
+    }
+}
+
+/// Storage policies (`Part10Transcoding`): what they produce is stored and indexed; a policy that
+/// fails never costs the instance.
+@Suite struct StoragePolicyTests {
+    /// Re-writes the instance with another Study Description (a stand-in for a codec).
+    struct Retitling: Part10Transcoding {
+        let name = "retitling"
+        func transcode(_ file: Part10File, path: String) throws -> [UInt8]? {
+            var dataSet = try file.loadingDeferredValues()
+            dataSet.setString(.studyDescription, vr: .LO, "re-encoded")
+            return try Part10Writer.write(dataSet)
+        }
+    }
+
+    struct Failing: Part10Transcoding {
+        let name = "failing"
+        func transcode(_ file: Part10File, path: String) throws -> [UInt8]? { throw ArchiveError(.storage, "codec failed") }
+    }
+
+    @Test func theTranscodedFileIsWhatIsStoredAndIndexed() async throws {
+        let t = try TemporaryArchive(storageTranscoder: Retitling())
+        let bytes = try Fixture.instance(sop: "2.25.10")
+        #expect(try await t.archive.ingest(bytes: bytes).outcome == .stored)
+        let stored = try #require(try t.archive.index.storedInstance(sopInstanceUID: "2.25.10"))
+        let onDisk = try Part10Reader.read(path: t.archive.store.url(forRelativePath: stored.path).path)
+        #expect(onDisk.dataSet.string(.studyDescription) == "re-encoded")
+        // Sent again: the policy's output is the same, so this is the idempotent success.
+        #expect(try await t.archive.ingest(bytes: bytes).outcome == .alreadyStored)
+        #expect(try t.archive.verify().isClean)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: t.archive.store.temporaryDirectory.path).isEmpty)
+    }
+
+    @Test func aFailingPolicyStoresTheInstanceAsReceived() async throws {
+        let t = try TemporaryArchive(storageTranscoder: Failing())
+        let bytes = try Fixture.instance(sop: "2.25.11")
+        #expect(try await t.archive.ingest(bytes: bytes).outcome == .stored)
+        let stored = try #require(try t.archive.index.storedInstance(sopInstanceUID: "2.25.11"))
+        #expect([UInt8](try Data(contentsOf: t.archive.store.url(forRelativePath: stored.path))) == bytes)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: t.archive.store.temporaryDirectory.path).isEmpty)
     }
 }

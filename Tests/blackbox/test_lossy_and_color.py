@@ -9,6 +9,7 @@ Tolerances (lossy codecs cannot be exact; stated here and in CONFORMANCE.md):
 """
 import io
 import pathlib
+import subprocess
 
 import numpy as np
 import pydicom
@@ -230,3 +231,57 @@ def test_palette_color_cannot_be_sent_as_jpeg_baseline(server):
                      headers={"Accept": f'multipart/related; type="application/dicom"; transfer-syntax={JPEG_BASELINE}'},
                      timeout=30)
     assert_json_error(r, 406, "PALETTE COLOR")
+
+
+# Storage policy: compress on ingest (off by default)
+
+
+def stored_files(data_dir):
+    return sorted(pathlib.Path(data_dir, "files").rglob("*.dcm"))
+
+
+def test_default_policy_stores_instances_as_received(start_server):
+    server = start_server()
+    ct_bytes = CT.read_bytes()
+    assert stow(server.base, [ct_bytes]).status_code == 200
+    files = stored_files(server.data_dir)
+    assert len(files) == 1 and files[0].read_bytes() == ct_bytes
+
+
+def test_compress_on_ingest_keeps_uids_and_pixel_values(start_server, minivna_bin, tmp_path):
+    server = start_server("--compress-on-ingest")
+    originals = [pydicom.dcmread(p) for p in (CT, RGB, PALETTE, YBR_422)] + [GRAY8]
+    assert stow(server.base, [to_bytes(ds) for ds in originals]).status_code == 200
+    client = DICOMwebClient(url=server.base)
+    for original in originals:
+        stored = client.retrieve_instance(original.StudyInstanceUID, original.SeriesInstanceUID, original.SOPInstanceUID,
+                                          media_types=(("application/dicom", "*"),))
+        assert stored.SOPInstanceUID == original.SOPInstanceUID
+        if original.PhotometricInterpretation == "YBR_FULL_422":
+            # Native 4:2:2 would change layout to be encoded: kept as received.
+            assert stored.file_meta.TransferSyntaxUID == ExplicitVRLittleEndian
+        else:
+            assert stored.file_meta.TransferSyntaxUID == JPEG2000_LOSSLESS, original.SOPInstanceUID
+            assert stored.get("LossyImageCompression") == original.get("LossyImageCompression")   # not made lossy
+        assert np.array_equal(stored.pixel_array, original.pixel_array), original.SOPInstanceUID
+        # The server's default syntax (no transfer-syntax parameter: Explicit VR Little Endian) is
+        # still answered, decoded by MiniVNA, with the same pixels. (dicomweb-client's own default
+        # asks for transfer-syntax=*, i.e. as stored, which the loop above used.)
+        r = requests.get(server.base + instance_path(original), headers={"Accept": 'multipart/related; type="application/dicom"'},
+                         timeout=30)
+        assert r.status_code == 200, r.text[:300]
+        (_, body), = parse_multipart(r)
+        default = pydicom.dcmread(io.BytesIO(body))
+        assert default.file_meta.TransferSyntaxUID == ExplicitVRLittleEndian
+        assert np.array_equal(default.pixel_array, original.pixel_array)
+    # The stored RGB file uses the reversible colour transform; the metadata says what is stored.
+    rgb = pydicom.dcmread(RGB)
+    meta = client.retrieve_instance_metadata(rgb.StudyInstanceUID, rgb.SeriesInstanceUID, rgb.SOPInstanceUID)
+    assert meta["00280004"]["Value"] == ["YBR_RCT"]
+    # Storing the same instance again is still an idempotent success, not a conflict.
+    again = stow(server.base, [CT.read_bytes()])
+    assert again.status_code == 200, again.text[:300]
+    # The data folder is consistent.
+    server.kill()
+    out = subprocess.run([str(minivna_bin), "verify", "--data", server.data_dir], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
