@@ -7,7 +7,8 @@ import Imaging
 import NIOCore
 
 /// WADO-RS rendered resources (PS3.18 §10.4.1.1.3) and thumbnails (§10.4.1.1.6): one frame
-/// rendered for display (Imaging.Renderer) as JPEG or PNG.
+/// rendered for display (Imaging.Renderer) as JPEG or PNG. Series and study resources render one
+/// representative instance (the middle one of the first series that renders).
 struct RenderedRoutes: Sendable {
     let archive: Archive
     let configuration: ServerConfiguration
@@ -29,6 +30,14 @@ struct RenderedRoutes: Sendable {
         }
         router.get("\(instance)/thumbnail") { request, context in
             try await render(request, candidates: try await archive.storedFiles(try WADORoutes.selector(context)), frame: 1, thumbnail: true)
+        }
+        // Series and study rendered: one image, of the same representative instance a thumbnail
+        // uses (as Orthanc and dicomweb-client expect: a single image, not one per instance).
+        router.get("\(study)/series/:series/rendered") { request, context in
+            try await render(request, candidates: try await representatives(try WADORoutes.selector(context)), frame: 1, thumbnail: false)
+        }
+        router.get("\(study)/rendered") { request, context in
+            try await render(request, candidates: try await representatives(try WADORoutes.selector(context)), frame: 1, thumbnail: false)
         }
         router.get("\(study)/series/:series/thumbnail") { request, context in
             try await render(request, candidates: try await representatives(try WADORoutes.selector(context)), frame: 1, thumbnail: true)

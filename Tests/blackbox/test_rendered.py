@@ -7,6 +7,7 @@ import numpy as np
 import pydicom
 import pytest
 import requests
+from dicomweb_client.api import DICOMwebClient
 from PIL import Image
 from pydicom.data import get_testdata_file
 
@@ -120,3 +121,20 @@ def test_thumbnails_of_instance_series_and_study(server):
     assert r.status_code == 200, r.text[:200]
     assert Image.open(io.BytesIO(r.content)).size == (round(1841 * 128 / 1955), 128)
     assert_json_error(requests.get(f"{server.base}/studies/1.2.3.4/thumbnail", timeout=30), 404)
+
+
+def test_series_and_study_rendered_are_the_representative_instance_via_dicomweb_client(server):
+    """One image (as dicomweb-client and Orthanc expect), identical to the instance's own."""
+    ds = pydicom.dcmread(CT)
+    client = DICOMwebClient(url=server.base)
+    instance = client.retrieve_instance_rendered(ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID,
+                                                 media_types=("image/png",), params={"window": "40,400"})
+    series = client.retrieve_series_rendered(ds.StudyInstanceUID, ds.SeriesInstanceUID,
+                                             media_types=("image/png",), params={"window": "40,400"})
+    # dicomweb-client has no study-level call: requests.
+    study = requests.get(f"{server.base}/studies/{ds.StudyInstanceUID}/rendered", params={"window": "40,400"},
+                         headers={"Accept": "image/png"}, timeout=30).content
+    assert Image.open(io.BytesIO(instance)).size == (ds.Columns, ds.Rows)
+    assert series == instance and study == instance
+    assert_json_error(requests.get(f"{server.base}/studies/1.2.3.4/rendered", timeout=30), 404)
+    assert_json_error(requests.get(f"{server.base}/studies/{ds.StudyInstanceUID}/rendered?viewport=0,0", timeout=30), 400)
