@@ -23,6 +23,18 @@ public struct FrameIndex: Sendable {
 
     public var numberOfFrames: Int { frames.count }
 
+    /// Native Pixel Data as one piece, whatever its frames: for re-encoding a value whose frames
+    /// cannot be cut apart (1-bit frames that do not end on a byte boundary). Nil when the
+    /// value is encapsulated or missing.
+    public init?(wholeNativeValueOf file: Part10File) {
+        guard case .bytes(let value) = file.dataSet[.pixelData]?.value else { return nil }
+        isEncapsulated = false
+        switch value {
+        case .deferred(let reference): frames = [[.file(reference)]]
+        case .loaded(let bytes): frames = [[.memory(bytes)]]
+        }
+    }
+
     /// - Parameter file: read with `deferValuesLongerThan: 0` so that Pixel Data stays in the file.
     public init(_ file: Part10File) throws {
         let dataSet = file.dataSet

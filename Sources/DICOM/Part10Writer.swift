@@ -43,6 +43,47 @@ public enum Part10Writer {
         return writer.bytes
     }
 
+    /// Encodes elements (no preamble or meta) in Explicit or Implicit VR Little Endian: the
+    /// pieces of a file written in parts (see `pixelDataHeader`).
+    public static func encodeElements(_ elements: [DataElement], implicitVR: Bool,
+                                      load: ((BulkDataReference) throws -> [UInt8])? = nil) throws -> [UInt8] {
+        var writer = ByteWriter(load: load)
+        writer.explicitVR = !implicitVR
+        for element in elements { try writer.write(element) }
+        return writer.bytes
+    }
+
+    /// The header of a Pixel Data element whose value is written separately, frame by frame:
+    /// native (`length` bytes, even) or encapsulated (`length` nil: undefined length, then an
+    /// empty Basic Offset Table item; fragments follow as `item(_:)`, then `sequenceDelimiter`).
+    public static func pixelDataHeader(vr: VR, length: Int?, implicitVR: Bool) -> [UInt8] {
+        var writer = ByteWriter(load: nil)
+        writer.tag(.pixelData)
+        if !implicitVR {
+            writer.bytes.append(contentsOf: Array((length == nil ? VR.OB : vr).rawValue.utf8))
+            writer.u16(0)
+        }
+        writer.u32(length.map { UInt32(truncatingIfNeeded: $0) } ?? 0xFFFF_FFFF)
+        if length == nil {
+            writer.tag(.item)
+            writer.u32(0)
+        }
+        return writer.bytes
+    }
+
+    /// One fragment item (the value padded to even length).
+    public static func item(_ value: [UInt8]) -> [UInt8] {
+        var writer = ByteWriter(load: nil)
+        writer.tag(.item)
+        writer.u32(UInt32(truncatingIfNeeded: value.count + value.count % 2))
+        writer.bytes.append(contentsOf: value)
+        if value.count % 2 == 1 { writer.bytes.append(0) }
+        return writer.bytes
+    }
+
+    /// Ends encapsulated Pixel Data.
+    public static let sequenceDelimiter: [UInt8] = [0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0]
+
     /// Explicit VR Little Endian, unless Pixel Data is encapsulated (then the caller must say
     /// which compressed syntax it is; without one, Encapsulated Uncompressed is not assumed).
     static func defaultTransferSyntax(for dataSet: DataSet) -> TransferSyntax {

@@ -58,19 +58,37 @@ struct WADORoutes: Sendable {
                     try await writer.finish(nil)
                 })
             }
-            let bytes = try Self.reencode(file, as: encoding.transferSyntaxUID(stored: file.transferSyntaxUID), inflater: inflater)
-            return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+            let opened = try OpenFile(file.url)
+            let transcoding = try Self.transcoding(file, path: opened.path, to: encoding.transferSyntaxUID(stored: file.transferSyntaxUID),
+                                                   inflater: inflater)
+            return Response(status: .ok, headers: headers, body: ResponseBody { writer in
+                try await Self.stream(transcoding, sopInstanceUID: file.sopInstanceUID, to: &writer)
+                // `opened` (captured by this closure) is held until the last frame is read: its
+                // descriptor is the file the transcoding's path names.
+                withExtendedLifetime(opened) {}
+                try await writer.finish(nil)
+            })
         }
 
         let output = MultipartResponse()
         let syntaxes = Set(zip(files, encodings).map { $1.transferSyntaxUID(stored: $0.transferSyntaxUID) })
         headers[.contentType] = output.contentType(type: "application/dicom", transferSyntax: syntaxes.count == 1 ? syntaxes.first : nil)
-        // One instance to re-encode: done before answering, so a failure is a 406, not a cut stream.
+        // One instance to re-encode: planned (first frame converted) before answering, so a
+        // failure is a 406, not a cut stream.
         if files.count == 1, let file = files.first, let encoding = encodings.first, encoding != .asStored {
             let syntax = encoding.transferSyntaxUID(stored: file.transferSyntaxUID)
-            let bytes = try Self.reencode(file, as: syntax, inflater: inflater)
-            return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: output.body(
-                [(contentType: "application/dicom; transfer-syntax=\(syntax)", bytes: bytes)])))
+            let opened = try OpenFile(file.url)
+            let transcoding = try Self.transcoding(file, path: opened.path, to: syntax, inflater: inflater)
+            return Response(status: .ok, headers: headers, body: ResponseBody { writer in
+                try await writer.write(output.partHeader(contentType: "application/dicom; transfer-syntax=\(syntax)", length: nil))
+                try await Self.stream(transcoding, sopInstanceUID: file.sopInstanceUID, to: &writer)
+                // `opened` (captured by this closure) is held until the last frame is read: its
+                // descriptor is the file the transcoding's path names.
+                withExtendedLifetime(opened) {}
+                try await writer.write(MultipartResponse.partEnd)
+                try await writer.write(output.closeDelimiter)
+                try await writer.finish(nil)
+            })
         }
         return Response(status: .ok, headers: headers, body: ResponseBody { writer in
             try await archive.withReadLease(study: selector.study) {
@@ -85,10 +103,10 @@ struct WADORoutes: Sendable {
                                                                  length: file.size))
                         try await FileStreamer.stream(file.url, to: &writer)
                     case .reencoded(let target):
-                        let bytes = try Self.reencode(file, as: target, inflater: inflater)
+                        let transcoding = try Self.transcoding(file, path: file.path, to: target, inflater: inflater)
                         try await writer.write(output.partHeader(contentType: "application/dicom; transfer-syntax=\(syntax)",
-                                                                 length: bytes.count))
-                        try await writer.write(ByteBuffer(bytes: bytes))
+                                                                 length: nil))
+                        try await Self.stream(transcoding, sopInstanceUID: file.sopInstanceUID, to: &writer)
                     }
                     try await writer.write(MultipartResponse.partEnd)
                 }
@@ -98,30 +116,30 @@ struct WADORoutes: Sendable {
         })
     }
 
-    /// An uncompressed instance re-encoded as Explicit VR Little Endian (PS3.18 §8.7.3.5.2: the
-    /// default for application/dicom) or Implicit VR Little Endian, when asked for.
-    /// Compressed instances (RLE, JPEG 2000, JPEG baseline) are decoded first (Imaging).
-    /// Lossless compression (RLE, JPEG 2000 lossless) is applied last, to the native dataset.
-    static func reencode(_ file: StoredInstanceFile, as syntax: String, inflater: (any DeflateDecoding)?) throws -> [UInt8] {
-        let meta: DataSet
-        var native: DataSet
-        if FrameDecoder.decodable.contains(file.transferSyntaxUID) {
-            let part10 = try Part10Reader.read(path: file.path, options: ReadOptions(deferValuesLongerThan: 0))
-            native = try Decompressor.decompress(part10, path: file.path)
-            meta = part10.fileMetaInformation
-        } else {
-            let part10 = try Part10Reader.read(path: file.path, options: ReadOptions(inflater: inflater))
-            native = part10.dataSet
-            meta = part10.fileMetaInformation
+    /// An instance re-encoded for sending (PS3.18 §8.7.3.5.2: Explicit VR Little Endian is the
+    /// default for application/dicom; Implicit VR LE, RLE, JPEG 2000 and JPEG baseline on
+    /// request): compressed instances are decoded and native ones encoded frame by frame while
+    /// the part is written (Imaging.InstanceTranscoding), so memory is bounded by a frame.
+    /// - Parameter path: a path that names the same file for as long as the stream is written.
+    static func transcoding(_ file: StoredInstanceFile, path: String, to syntax: String,
+                            inflater: (any DeflateDecoding)?) throws -> InstanceTranscoding {
+        do {
+            let part10 = try Part10Reader.read(path: path, options: ReadOptions(deferValuesLongerThan: 0, inflater: inflater))
+            return try InstanceTranscoding(part10, path: path, to: syntax)
+        } catch let error as CodecError {
+            throw DICOMwebError(.notAcceptable, "instance \(file.sopInstanceUID) cannot be sent as \(syntax): \(error.reason)")
+        } catch let error as DICOMParseError {
+            throw DICOMwebError(.notAcceptable, "instance \(file.sopInstanceUID) cannot be sent as \(syntax): \(error.reason)")
         }
-        if Compressor.encodable.contains(syntax) {
-            do {
-                native = try Compressor.compress(native, transferSyntaxUID: syntax)
-            } catch let error as CodecError {
-                throw DICOMwebError(.notAcceptable, "instance \(file.sopInstanceUID) cannot be sent as \(syntax): \(error.reason)")
-            }
+    }
+
+    /// Writes a planned transcoding: header, each frame as it is converted, trailer.
+    static func stream(_ transcoding: InstanceTranscoding, sopInstanceUID: String, to writer: inout any ResponseBodyWriter) async throws {
+        try await writer.write(ByteBuffer(bytes: transcoding.header))
+        for frame in 0..<transcoding.numberOfFrames {
+            try await writer.write(ByteBuffer(bytes: try transcoding.frame(frame)))
         }
-        return try Part10Writer.write(native, meta: meta, transferSyntaxUID: syntax)
+        try await writer.write(ByteBuffer(bytes: transcoding.trailer))
     }
 
     // MARK: Metadata

@@ -97,3 +97,51 @@ def test_multi_gb_study_streams_with_bounded_memory(start_server, minivna_bin, t
     assert received - total < 4096 * INSTANCES, (received, total)
     assert max(peak) < RSS_LIMIT_MB, f"peak RSS {max(peak):.0f} MB while streaming {total / 2**30:.1f} GiB"
     print(f"streamed {total / 2**30:.2f} GiB, peak RSS {max(peak):.0f} MB, first byte after {first_byte_at:.3f} s")
+
+
+def test_large_instance_is_transcoded_frame_by_frame_with_bounded_memory(start_server, minivna_bin, tmp_path):
+    """A 256 MiB native instance asked for as RLE Lossless: encoded while it is sent, so the
+    server never holds the instance (old behaviour: all of it, plus the compressed copy)."""
+    global FRAMES
+    study, series = generate_uid(), generate_uid()
+    source = tmp_path / "source"
+    source.mkdir()
+    saved, FRAMES = FRAMES, 128
+    try:
+        size = write_large_instance(source / "big.dcm", study, series, 1)
+    finally:
+        FRAMES = saved
+    sop = pydicom.dcmread(source / "big.dcm", stop_before_pixels=True).SOPInstanceUID
+    data = tmp_path / "data"
+    out = subprocess.run([str(minivna_bin), "import", "--data", str(data), str(source)], capture_output=True, text=True,
+                         timeout=900)
+    assert out.returncode == 0, (out.stdout, out.stderr)
+    (source / "big.dcm").unlink()
+    server = start_server(data_dir=str(data))
+    pid = server.proc.pid
+    peak = [rss_mb(pid)]
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak.append(rss_mb(pid))
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    target = tmp_path / "rle.part"
+    with requests.get(f"{server.base}/studies/{study}/series/{series}/instances/{sop}", stream=True, timeout=600,
+                      headers={"Accept": "application/dicom; transfer-syntax=1.2.840.10008.1.2.5"}) as r:
+        assert r.status_code == 200, r.text[:300]
+        with open(target, "wb") as f:
+            for chunk in r.iter_content(chunk_size=1 << 20):
+                f.write(chunk)
+    done.set()
+    sampler.join()
+    got = pydicom.dcmread(target, defer_size=1024)
+    assert got.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.5" and got.NumberOfFrames == 128
+    from pydicom.encaps import generate_frames
+    frames = list(generate_frames(got.PixelData, number_of_frames=128))
+    assert len(frames) == 128
+    assert max(peak) < 200, f"peak RSS {max(peak):.0f} MB while transcoding a {size / 2**20:.0f} MiB instance"
+    print(f"transcoded {size / 2**20:.0f} MiB to {target.stat().st_size / 2**20:.0f} MiB RLE, peak RSS {max(peak):.0f} MB")
