@@ -13,12 +13,14 @@ public struct FileBlobStore: Sendable {
     /// `files/` as a path string: reads build one path per instance, and `URL` appending costs
     /// microseconds each (percent-encoding checks), which a 100-instance study felt.
     private let filesPath: String
+    private let temporaryPath: String
     public var filesDirectory: URL { root.appendingPathComponent("files", isDirectory: true) }
     public var temporaryDirectory: URL { root.appendingPathComponent("tmp", isDirectory: true) }
 
     public init(root: URL) throws {
         self.root = root
         self.filesPath = root.appendingPathComponent("files", isDirectory: true).path
+        self.temporaryPath = root.appendingPathComponent("tmp", isDirectory: true).path
         do {
             try FileManager.default.createDirectory(at: filesDirectory, withIntermediateDirectories: true)
             try FileManager.default.createDirectory(at: temporaryDirectory, withIntermediateDirectories: true)
@@ -67,29 +69,32 @@ public struct FileBlobStore: Sendable {
 
     /// A new temporary file path in the store's own file system (so the final rename is atomic).
     public func makeTemporaryURL() -> URL {
-        temporaryDirectory.appendingPathComponent("\(UUID().uuidString).part")
+        URL(fileURLWithPath: (temporaryPath.hasSuffix("/") ? temporaryPath : temporaryPath + "/") + UUID().uuidString + ".part",
+            isDirectory: false)
     }
 
     /// Moves a complete, fsynced temporary file into place and makes the rename durable.
     /// The fan-out folders are created on first use only (a rename that fails with ENOENT).
     public func commit(temporary: URL, toRelativePath path: String) throws {
-        let destination = url(forRelativePath: path)
-        let directory = destination.deletingLastPathComponent()
-        if rename(temporary.path, destination.path) != 0 {
-            guard errno == ENOENT, FileManager.default.fileExists(atPath: temporary.path) else {
+        // Paths as strings: URL appending and path extraction cost more than the rename itself.
+        let source = temporary.path
+        let destination = self.path(forRelativePath: path)
+        let directory = String(destination[..<(destination.lastIndex(of: "/") ?? destination.endIndex)])
+        if rename(source, destination) != 0 {
+            guard errno == ENOENT, FileManager.default.fileExists(atPath: source) else {
                 throw ArchiveError(.storage, "cannot move the instance into place: \(String(cString: strerror(errno)))")
             }
             do {
-                try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             } catch {
-                throw ArchiveError(.storage, "cannot create \(directory.path): \(error.localizedDescription)")
+                throw ArchiveError(.storage, "cannot create \(directory): \(error.localizedDescription)")
             }
-            guard rename(temporary.path, destination.path) == 0 else {
+            guard rename(source, destination) == 0 else {
                 throw ArchiveError(.storage, "cannot move the instance into place: \(String(cString: strerror(errno)))")
             }
             // The new folders' own entries must be durable too.
-            try Self.fsyncDirectory(directory.deletingLastPathComponent())
-            try Self.fsyncDirectory(filesDirectory)
+            try Self.fsyncDirectory(URL(fileURLWithPath: directory).deletingLastPathComponent().path)
+            try Self.fsyncDirectory(filesPath)
         }
         try Self.fsyncDirectory(directory)
     }
@@ -158,10 +163,14 @@ public struct FileBlobStore: Sendable {
     }
 
     static func fsyncDirectory(_ directory: URL) throws {
-        let fd = open(directory.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { throw ArchiveError(.storage, "cannot open \(directory.path)") }
+        try fsyncDirectory(directory.path)
+    }
+
+    static func fsyncDirectory(_ directory: String) throws {
+        let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw ArchiveError(.storage, "cannot open \(directory)") }
         defer { close(fd) }
-        guard fsync(fd) == 0 else { throw ArchiveError(.storage, "fsync of \(directory.path) failed") }
+        guard fsync(fd) == 0 else { throw ArchiveError(.storage, "fsync of \(directory) failed") }
     }
 
     /// Every stored file's relative path (for reindex and verify).
