@@ -50,25 +50,40 @@ public struct Part10File: Sendable {
 
 /// Reads byte ranges of files lazily: the way a 1 GB multi-frame's frames are served.
 public enum BulkDataReader {
+    /// One `open` and `pread`s straight into the result (no `Data` in between: frames and
+    /// rendered images read a value per request, and every copy showed).
     public static func read(_ reference: BulkDataReference, from path: String) throws -> [UInt8] {
-        guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw DICOMParseError(.io, "cannot open \(path)")
+        guard reference.offset >= 0, reference.length >= 0 else {
+            throw DICOMParseError(.invalidLength, "negative offset or length of a deferred value", offset: reference.offset)
         }
-        defer { try? handle.close() }
-        do {
-            try handle.seek(toOffset: UInt64(reference.offset))
-            let data = try handle.read(upToCount: reference.length) ?? Data()
-            guard data.count == reference.length else {
-                throw DICOMParseError(.truncated, "file ends before the deferred value does", offset: reference.offset)
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw DICOMParseError(.io, "cannot open \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        // Checked against the file's size before anything is allocated from the header's length.
+        var info = stat()
+        guard fstat(fd, &info) == 0, reference.offset + reference.length <= Int(info.st_size) else {
+            throw DICOMParseError(.truncated, "file ends before the deferred value does", offset: reference.offset)
+        }
+        var failure: Int32 = 0
+        var bytes = [UInt8](unsafeUninitializedCapacity: reference.length) { buffer, initialized in
+            var done = 0
+            while done < reference.length {
+                let n = pread(fd, buffer.baseAddress! + done, reference.length - done, off_t(reference.offset + done))
+                if n < 0 && errno == EINTR { continue }
+                if n < 0 { failure = errno }
+                guard n > 0 else { break }
+                done += n
             }
-            var bytes = [UInt8](data)
-            ByteOrder.swapInPlace(&bytes, unit: reference.swapUnit)
-            return bytes
-        } catch let error as DICOMParseError {
-            throw error
-        } catch {
-            throw DICOMParseError(.io, "cannot read \(path): \(error)", offset: reference.offset)
+            initialized = done
         }
+        guard failure == 0 else {
+            throw DICOMParseError(.io, "cannot read \(path): \(String(cString: strerror(failure)))", offset: reference.offset)
+        }
+        guard bytes.count == reference.length else {
+            throw DICOMParseError(.truncated, "file ends before the deferred value does", offset: reference.offset)
+        }
+        ByteOrder.swapInPlace(&bytes, unit: reference.swapUnit)
+        return bytes
     }
 
     static func loadAll(_ dataSet: DataSet, load: (BulkDataReference) throws -> [UInt8]) throws -> DataSet {
