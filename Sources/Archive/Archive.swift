@@ -175,6 +175,7 @@ public final class Archive: Sendable {
             let failure = ArchiveError(.storage, "the index transaction failed: \(error)")
             outcomes = items.map { _ in .failure(failure) }
         }
+        for (_, item) in prepared { if let received = item.receivedFile { unlink(received.path) } }
         for ((index, item), outcome) in zip(prepared, outcomes) {
             switch outcome {
             case .success(let kind):
@@ -196,6 +197,8 @@ public final class Archive: Sendable {
     /// An instance read and validated, ready for the index transaction.
     struct PreparedInstance: Sendable {
         let temporaryFile: URL
+        /// The file as received, when a storage policy re-encoded it into `temporaryFile`.
+        let receivedFile: URL?
         let attributes: InstanceAttributes
         let transferSyntaxUID: String
         let new: ArchiveIndex.NewInstance
@@ -207,6 +210,7 @@ public final class Archive: Sendable {
     /// (the received one, or the re-encoded one that replaced it).
     func prepare(_ staged: StagedFile, expectedStudyInstanceUID: String?) throws -> PreparedInstance {
         var temporaryFile = staged.url
+        var receivedFile: URL?
         var sizeAndCRC32 = staged.sizeAndCRC32
         var file: Part10File
         do {
@@ -232,38 +236,53 @@ public final class Archive: Sendable {
                 throw ArchiveError(.studyMismatch,
                     "instance belongs to study \(attributes.studyInstanceUID), not \(expected)", subject: attributes.studyInstanceUID)
             }
-            // The storage policy runs on valid instances only.
+            // The storage policy runs on valid instances only. The received file is kept until
+            // the transaction ends: a resend of an instance stored before the policy applied (or
+            // when it failed) is recognised by those bytes.
             if let transcoder = configuration.storageTranscoder,
                let replacement = try? storageTranscoded(file, path: temporaryFile.path, transcoder) {
-                unlink(temporaryFile.path)
+                receivedFile = temporaryFile
                 (temporaryFile, file, sizeAndCRC32) = (replacement.staged.url, replacement.file, replacement.staged.sizeAndCRC32)
             }
             let (size, crc) = try sizeAndCRC32 ?? Self.sizeAndChecksum(of: temporaryFile)
             let path = FileBlobStore.relativePath(forSOPInstanceUID: attributes.sopInstanceUID)
             return PreparedInstance(
-                temporaryFile: temporaryFile, attributes: attributes, transferSyntaxUID: file.transferSyntaxUID,
+                temporaryFile: temporaryFile, receivedFile: receivedFile, attributes: attributes, transferSyntaxUID: file.transferSyntaxUID,
                 new: ArchiveIndex.NewInstance(attributes: attributes, transferSyntaxUID: file.transferSyntaxUID,
                                               path: path, size: size, crc32: crc,
                                               metadataJSON: try InstanceMetadata.encode(file.dataSet, file: temporaryFile.path, study: attributes.studyInstanceUID,
                                                   series: attributes.seriesInstanceUID, instance: attributes.sopInstanceUID)))
         } catch {
             unlink(temporaryFile.path)
+            if let receivedFile { unlink(receivedFile.path) }
             let failure = error as? ArchiveError ?? (error as? DICOMParseError).map(ArchiveError.init) ?? ArchiveError(.storage, "\(error)")
             throw failure.about(sopClassUID: file.dataSet.string(.sopClassUID), sopInstanceUID: file.dataSet.string(.sopInstanceUID))
         }
     }
 
-    /// The storage policy's re-encoding of a received file, staged (fsynced) and read back; nil
-    /// when the policy keeps the file as received. A failing policy is the caller's cue to store
-    /// the instance as received: a codec never costs an instance.
+    /// The storage policy's re-encoding of a received file, written piece by piece to a new
+    /// temporary file (fsynced) and read back; nil when the policy keeps the file as received. A
+    /// failing policy is the caller's cue to store the instance as received: a codec never costs
+    /// an instance. Whatever happens, no partial file is left behind.
     private func storageTranscoded(_ file: Part10File, path: String, _ transcoder: any Part10Transcoding) throws
         -> (staged: StagedFile, file: Part10File)? {
-        guard let bytes = try transcoder.transcode(file, path: path) else { return nil }
-        let staged = try store.writeTemporary(bytes)
+        let writer = try store.temporaryWriter()
         do {
-            return (staged, try Part10Reader.read(path: staged.url.path, options: InstanceMetadata.readOptions(inflater: configuration.inflater)))
+            var source = file
+            source.sourcePath = source.sourcePath ?? path
+            guard try transcoder.transcode(source, path: path, write: { try writer.append($0) }) else {
+                writer.discard()
+                return nil
+            }
+            let staged = try writer.finish()
+            do {
+                return (staged, try Part10Reader.read(path: staged.url.path, options: InstanceMetadata.readOptions(inflater: configuration.inflater)))
+            } catch {
+                unlink(staged.url.path)
+                throw error
+            }
         } catch {
-            unlink(staged.url.path)
+            writer.discard()
             throw error
         }
     }
@@ -276,9 +295,12 @@ public final class Archive: Sendable {
         let new = item.new
         var outcome = IngestResult.Outcome.stored
         if let existing = try ArchiveIndex.storedInstance(db, new.attributes.sopInstanceUID) {
-            if existing.size == new.size, existing.crc32 == new.crc32,
-               try sameBytes(store.url(forRelativePath: existing.path), item.temporaryFile) {
+            let stored = store.url(forRelativePath: existing.path)
+            if existing.size == new.size, existing.crc32 == new.crc32, try sameBytes(stored, item.temporaryFile) {
                 return .alreadyStored
+            }
+            if let received = item.receivedFile, try sameBytes(stored, received) {
+                return .alreadyStored   // stored as received earlier (policy off then, or it failed)
             }
             guard policy == .replace else {
                 throw ArchiveError(.conflict,

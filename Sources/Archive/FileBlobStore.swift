@@ -105,17 +105,27 @@ public struct FileBlobStore: Sendable {
         let fd = open(url.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw ArchiveError(.storage, "cannot create \(url.path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
-        try bytes.withUnsafeBytes { buffer in
-            var done = 0
-            while done < buffer.count {
-                let n = write(fd, buffer.baseAddress! + done, buffer.count - done)
-                if n < 0 && errno == EINTR { continue }
-                guard n > 0 else { throw ArchiveError(.storage, "cannot write \(url.path): \(String(cString: strerror(errno)))") }
-                done += n
+        do {
+            try bytes.withUnsafeBytes { buffer in
+                var done = 0
+                while done < buffer.count {
+                    let n = write(fd, buffer.baseAddress! + done, buffer.count - done)
+                    if n < 0 && errno == EINTR { continue }
+                    guard n > 0 else { throw ArchiveError(.storage, "cannot write \(url.path): \(String(cString: strerror(errno)))") }
+                    done += n
+                }
             }
+            guard fsync(fd) == 0 else { throw ArchiveError(.storage, "fsync failed: \(String(cString: strerror(errno)))") }
+        } catch {
+            unlink(url.path)   // a partial file is of no use to anyone
+            throw error
         }
-        guard fsync(fd) == 0 else { throw ArchiveError(.storage, "fsync failed: \(String(cString: strerror(errno)))") }
         return StagedFile(url: url, sizeAndCRC32: (bytes.count, bytes.withUnsafeBytes { CRC32.checksum($0) }))
+    }
+
+    /// A new temporary file written piece by piece (see `TemporaryWriter`).
+    public func temporaryWriter() throws -> TemporaryWriter {
+        try TemporaryWriter(url: makeTemporaryURL())
     }
 
     /// Copies a file into a temporary file block by block (bounded memory, whatever its size),
@@ -197,5 +207,54 @@ public struct StagedFile: Sendable {
 extension String {
     func leftPadded(to length: Int) -> String {
         count >= length ? self : String(repeating: "0", count: length - count) + self
+    }
+}
+
+/// A temporary file written in pieces (size and CRC kept on the way), then fsynced and handed
+/// over as a `StagedFile`, or discarded.
+public final class TemporaryWriter {
+    public let url: URL
+    private var fd: Int32
+    private var size = 0
+    private var crc32: UInt32 = 0
+
+    init(url: URL) throws {
+        self.url = url
+        fd = open(url.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw ArchiveError(.storage, "cannot create \(url.path): \(String(cString: strerror(errno)))") }
+    }
+
+    deinit { discard() }
+
+    public func append(_ bytes: [UInt8]) throws {
+        guard fd >= 0 else { throw ArchiveError(.storage, "\(url.path) is already closed") }
+        try bytes.withUnsafeBytes { buffer in
+            crc32 = CRC32.checksum(buffer, seed: crc32)
+            var done = 0
+            while done < buffer.count {
+                let n = write(fd, buffer.baseAddress! + done, buffer.count - done)
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else { throw ArchiveError(.storage, "cannot write \(url.path): \(String(cString: strerror(errno)))") }
+                done += n
+            }
+        }
+        size += bytes.count
+    }
+
+    /// Fsyncs and closes the file; it is the caller's from now on.
+    public func finish() throws -> StagedFile {
+        guard fd >= 0 else { throw ArchiveError(.storage, "\(url.path) is already closed") }
+        guard fsync(fd) == 0 else { throw ArchiveError(.storage, "fsync failed: \(String(cString: strerror(errno)))") }
+        close(fd)
+        fd = -1
+        return StagedFile(url: url, sizeAndCRC32: (size, crc32))
+    }
+
+    /// Closes and removes the file (nothing when it was finished).
+    public func discard() {
+        guard fd >= 0 else { return }
+        close(fd)
+        fd = -1
+        unlink(url.path)
     }
 }

@@ -116,7 +116,10 @@ struct QueryPlan: Sendable {
         let fetchLimit = min(query.limit ?? Archive.maximumResults, Archive.maximumResults) + 1
         sql = "SELECT \(select.joined(separator: ", ")) FROM \(from)"
             + (conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND "))
-            + " ORDER BY \(orderColumn) LIMIT \(fetchLimit) OFFSET \(query.offset)"
+            + " ORDER BY \(orderColumn) LIMIT ? OFFSET ?"
+        // Bound, not inlined: every page of a query is then one statement text (and one cached
+        // compiled statement).
+        arguments += [fetchLimit.databaseValue, query.offset.databaseValue]
         self.arguments = arguments
     }
 

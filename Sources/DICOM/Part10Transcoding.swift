@@ -4,8 +4,10 @@
 public protocol Part10Transcoding: Sendable {
     /// Short name of the policy, for logs and errors.
     var name: String { get }
-    /// The file in the policy's transfer syntax as Part 10 bytes, or nil when it is better stored
-    /// as received (already compressed, no pixel data, a layout the policy does not encode).
-    /// - Parameter file: read from `path` (large values may still be in the file).
-    func transcode(_ file: Part10File, path: String) throws -> [UInt8]?
+    /// Writes the file in the policy's transfer syntax through `write`, piece by piece (so
+    /// memory stays bounded whatever the file's size), and returns true; or returns false
+    /// without writing anything when the file is better stored as received (already
+    /// compressed, no pixel data, a layout or values the policy cannot keep exactly).
+    /// - Parameter file: read from `path` with deferred values.
+    func transcode(_ file: Part10File, path: String, write: ([UInt8]) throws -> Void) throws -> Bool
 }

@@ -52,8 +52,11 @@ public struct PaletteColorLUT: Sendable {
     public let red: [UInt8]
     public let green: [UInt8]
     public let blue: [UInt8]
-    /// The first stored value the tables map; values below it take entry 0, above it the last.
-    public let firstMapped: Int
+    /// The first stored value each table (red, green, blue) maps; values below it take entry 0,
+    /// above its end the last entry.
+    public let firstMapped: [Int]
+    /// Stored values are masked to Bits Stored before the lookup.
+    public let bitsStored: Int
 
     /// - Parameter load: reads a deferred value (a reader that left the tables in the file).
     public init(_ dataSet: DataSet, load: (BulkDataReference) throws -> [UInt8]) throws {
@@ -62,7 +65,7 @@ public struct PaletteColorLUT: Sendable {
         let dataTags: [DICOM.Tag] = [.redPaletteColorLookupTableData, .greenPaletteColorLookupTableData,
                                      .bluePaletteColorLookupTableData]
         var tables: [[UInt8]] = []
-        var first = 0
+        var firsts: [Int] = []
         for (descriptorTag, dataTag) in zip(descriptorTags, dataTags) {
             guard let descriptor = dataSet[descriptorTag], let raw = descriptor.bytes, raw.count >= 6 else {
                 if dataSet.contains(.segmentedRedPaletteColorLookupTableData) {
@@ -73,7 +76,7 @@ public struct PaletteColorLUT: Sendable {
             // The descriptor is US (or SS for the first mapped value): read as unsigned 16-bit words.
             let words = (0..<3).map { Int(raw[2 * $0]) | Int(raw[2 * $0 + 1]) << 8 }
             let entries = words[0] == 0 ? 65_536 : words[0]
-            first = descriptor.vr == .SS && words[1] >= 0x8000 ? words[1] - 0x10000 : words[1]
+            firsts.append(descriptor.vr == .SS && words[1] >= 0x8000 ? words[1] - 0x10000 : words[1])
             let bits = words[2]
             guard bits == 8 || bits == 16 else {
                 throw CodecError(.unsupported, "palette entries of \(bits) bits are not supported (8 or 16)")
@@ -104,19 +107,21 @@ public struct PaletteColorLUT: Sendable {
             }
             tables.append(table)
         }
-        (red, green, blue, firstMapped) = (tables[0], tables[1], tables[2], first)
+        (red, green, blue, firstMapped) = (tables[0], tables[1], tables[2], firsts)
+        bitsStored = max(1, min(16, dataSet.int(.bitsStored) ?? 16))
     }
 
     /// Index values (8- or 16-bit unsigned, little endian) to interleaved RGB.
     public func apply(_ frame: [UInt8], count: Int, bytesPerSample: Int) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: count * 3)
-        let last = red.count - 1
-        for i in 0..<count {
-            let value = bytesPerSample == 1 ? Int(frame[i]) : Int(frame[2 * i]) | Int(frame[2 * i + 1]) << 8
-            let index = min(last, max(0, value - firstMapped))
-            out[3 * i] = red[min(index, red.count - 1)]
-            out[3 * i + 1] = green[min(index, green.count - 1)]
-            out[3 * i + 2] = blue[min(index, blue.count - 1)]
+        let mask = (1 << bitsStored) - 1
+        let tables = [red, green, blue]
+        for i in 0..<min(count, frame.count / max(1, bytesPerSample)) {
+            let value = (bytesPerSample == 1 ? Int(frame[i]) : Int(frame[2 * i]) | Int(frame[2 * i + 1]) << 8) & mask
+            for channel in 0..<3 {
+                let table = tables[channel]
+                out[3 * i + channel] = table[min(table.count - 1, max(0, value - firstMapped[channel]))]
+            }
         }
         return out
     }

@@ -25,6 +25,10 @@ public enum Compressor {
     public static func encodeFrame(_ frame: [UInt8], _ pixels: PixelDescription, transferSyntaxUID: String) throws
         -> (bytes: [UInt8], photometricInterpretation: String) {
         let color = pixels.samplesPerPixel == 3 && pixels.photometricInterpretation == "RGB"
+        if lossy.contains(transferSyntaxUID), pixels.photometricInterpretation == "PALETTE COLOR" {
+            // Palette indices are not intensities: a lossy codec would change colours (PS3.5 §8.2.4).
+            throw CodecError(.unsupported, "PALETTE COLOR can only be compressed losslessly")
+        }
         switch transferSyntaxUID {
         case rle: return (try RLEEncoder.encode(frame, pixels), pixels.photometricInterpretation)
         case jpeg2000Lossless: return (try JPEG2000Encoder.encodeLossless(frame, pixels), color ? "YBR_RCT" : pixels.photometricInterpretation)
@@ -38,12 +42,14 @@ public enum Compressor {
     /// A native frame as the encoders take it: interleaved, and native YBR_FULL_422 expanded to
     /// YBR_FULL (the pixel description is updated to match).
     public static func encoderInput(_ frame: [UInt8], _ pixels: inout PixelDescription, planar: Bool) throws -> [UInt8] {
-        if pixels.samplesPerPixel == 3, pixels.photometricInterpretation == "YBR_FULL_422", pixels.bitsAllocated == 8,
-           frame.count < pixels.frameLength {
+        if pixels.samplesPerPixel == 3, pixels.photometricInterpretation == "YBR_FULL_422", frame.count < pixels.frameLength {
+            guard pixels.bitsAllocated == 8 else {
+                throw CodecError(.unsupported, "native YBR_FULL_422 is encoded for 8-bit samples only")
+            }
             pixels.photometricInterpretation = "YBR_FULL"
             return try ColorConversion.expandYBRFull422(frame, rows: pixels.rows, columns: pixels.columns)
         }
-        if pixels.samplesPerPixel > 1, planar { return interleaved(frame, pixels) }
+        if pixels.samplesPerPixel > 1, planar { return try interleaved(frame, pixels) }
         return frame
     }
 
@@ -114,8 +120,11 @@ public enum Compressor {
         String(format: "%.2f", min(value, 1e12))
     }
 
-    static func interleaved(_ planar: [UInt8], _ pixels: PixelDescription) -> [UInt8] {
+    static func interleaved(_ planar: [UInt8], _ pixels: PixelDescription) throws -> [UInt8] {
         let count = pixels.rows * pixels.columns, size = pixels.bytesPerSample, samples = pixels.samplesPerPixel
+        guard planar.count >= pixels.frameLength else {
+            throw CodecError(.unsupported, "the frame holds \(planar.count) bytes, fewer than its pixel description needs")
+        }
         var out = [UInt8](repeating: 0, count: planar.count)
         for s in 0..<samples {
             for i in 0..<count {

@@ -40,7 +40,7 @@ public enum JPEG2000Encoder {
             parameters[c].w = UInt32(pixels.columns)
             parameters[c].h = UInt32(pixels.rows)
             parameters[c].prec = precision
-            parameters[c].sgnd = UInt32(pixels.pixelRepresentation)
+            parameters[c].sgnd = pixels.pixelRepresentation == 1 ? 1 : 0
         }
         let colorSpace = components == 3 ? OPJ_CLRSPC_SRGB : OPJ_CLRSPC_GRAY
         guard let image = parameters.withUnsafeMutableBufferPointer({ opj_image_create(UInt32(components), $0.baseAddress, colorSpace) }) else {

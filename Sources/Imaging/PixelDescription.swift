@@ -36,13 +36,17 @@ public struct PixelDescription: Sendable, Hashable {
         guard bitsAllocated == 8 || bitsAllocated == 16 else {
             throw CodecError(.unsupported, "decoding \(bitsAllocated)-bit pixel data is not supported (8 or 16)")
         }
+        let representation = dataSet.int(.pixelRepresentation) ?? 0
+        guard representation == 0 || representation == 1 else {
+            throw CodecError(.unsupported, "Pixel Representation \(representation) is neither 0 (unsigned) nor 1 (signed)")
+        }
         let samples = dataSet.int(.samplesPerPixel) ?? 1
         guard samples == 1 || samples == 3 else {
             throw CodecError(.unsupported, "\(samples) samples per pixel are not supported (1 or 3)")
         }
         self.init(rows: rows, columns: columns, samplesPerPixel: samples,
                   bitsAllocated: bitsAllocated, bitsStored: dataSet.int(.bitsStored) ?? bitsAllocated,
-                  pixelRepresentation: dataSet.int(.pixelRepresentation) ?? 0,
+                  pixelRepresentation: representation,
                   photometricInterpretation: dataSet.string(.photometricInterpretation) ?? "MONOCHROME2",
                   planarConfiguration: dataSet.int(.planarConfiguration) ?? 0)
     }

@@ -81,7 +81,7 @@ struct FrameRoutes: Sendable {
         case .bytes(let value):
             let encoding = try RetrieveNegotiation.frames(accept: request.headers[.accept],
                                                           storedSyntax: TransferSyntax.explicitVRLittleEndian.uid,
-                                                          encapsulated: false, frameCount: 1)
+                                                          encapsulated: false, frameCount: 1, encodable: false)
             let piece: FrameIndex.Piece
             switch value {
             case .deferred(let reference): piece = .file(reference)

@@ -130,7 +130,9 @@ enum RetrieveNegotiation {
     /// byte order, whatever the stored order); encapsulated frames as stored, in their own media
     /// type or as application/octet-stream with their transfer syntax. A single part only for
     /// one frame.
-    static func frames(accept: String?, storedSyntax: String, encapsulated: Bool, frameCount: Int)
+    /// - Parameter encodable: whether frames may be compressed on request (false for bulk data
+    ///   values other than encapsulated Pixel Data, which are bytes, not frames).
+    static func frames(accept: String?, storedSyntax: String, encapsulated: Bool, frameCount: Int, encodable: Bool = true)
         throws(DICOMwebError) -> FrameEncoding {
         let uncompressed = TransferSyntax.explicitVRLittleEndian.uid
         let compressedType = encapsulated ? frameMediaType(forTransferSyntax: storedSyntax) : nil
@@ -164,7 +166,7 @@ enum RetrieveNegotiation {
             }
         }
         // Nothing as stored: frames compressed on request (decoded first when stored compressed).
-        let decodable = !encapsulated || FrameDecoder.decodable.contains(storedSyntax)
+        let decodable = encodable && (!encapsulated || FrameDecoder.decodable.contains(storedSyntax))
         for entry in AcceptEntry.parse(accept) where decodable {
             let media = entry.mediaType
             let multipart = media.essence == "multipart/related"

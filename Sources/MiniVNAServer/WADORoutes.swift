@@ -137,7 +137,9 @@ struct WADORoutes: Sendable {
     static func stream(_ transcoding: InstanceTranscoding, sopInstanceUID: String, to writer: inout any ResponseBodyWriter) async throws {
         try await writer.write(ByteBuffer(bytes: transcoding.header))
         for frame in 0..<transcoding.numberOfFrames {
-            try await writer.write(ByteBuffer(bytes: try transcoding.frame(frame)))
+            for chunk in try transcoding.chunks(ofFrame: frame) {
+                try await writer.write(ByteBuffer(bytes: try transcoding.bytes(of: chunk)))
+            }
         }
         try await writer.write(ByteBuffer(bytes: transcoding.trailer))
     }

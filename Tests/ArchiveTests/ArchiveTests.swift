@@ -309,16 +309,22 @@ extension Result where Failure == ArchiveError {
     /// Re-writes the instance with another Study Description (a stand-in for a codec).
     struct Retitling: Part10Transcoding {
         let name = "retitling"
-        func transcode(_ file: Part10File, path: String) throws -> [UInt8]? {
+        func transcode(_ file: Part10File, path: String, write: ([UInt8]) throws -> Void) throws -> Bool {
             var dataSet = try file.loadingDeferredValues()
             dataSet.setString(.studyDescription, vr: .LO, "re-encoded")
-            return try Part10Writer.write(dataSet)
+            let bytes = try Part10Writer.write(dataSet)
+            try write(Array(bytes[..<100]))   // in pieces, as a streaming policy writes
+            try write(Array(bytes[100...]))
+            return true
         }
     }
 
     struct Failing: Part10Transcoding {
         let name = "failing"
-        func transcode(_ file: Part10File, path: String) throws -> [UInt8]? { throw ArchiveError(.storage, "codec failed") }
+        func transcode(_ file: Part10File, path: String, write: ([UInt8]) throws -> Void) throws -> Bool {
+            try write([0x44, 0x49])   // fails half way: the partial file must not survive
+            throw ArchiveError(.storage, "codec failed")
+        }
     }
 
     @Test func theTranscodedFileIsWhatIsStoredAndIndexed() async throws {

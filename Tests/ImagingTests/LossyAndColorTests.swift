@@ -132,6 +132,20 @@ import Testing
         #expect(image.channels == 3 && image.pixels == [0x00, 0xFF, 0, 0xFF, 0x00, 0])
     }
 
+    @Test func eachPaletteTableKeepsItsOwnFirstMappedValue() throws {
+        var ds = DataSet()
+        ds.set(DataElement(tag: .redPaletteColorLookupTableDescriptor, vr: .US, bytes: NumericValue.encode([2, 0, 8], size: 2)))
+        ds.set(DataElement(tag: .greenPaletteColorLookupTableDescriptor, vr: .US, bytes: NumericValue.encode([2, 0, 8], size: 2)))
+        ds.set(DataElement(tag: .bluePaletteColorLookupTableDescriptor, vr: .US, bytes: NumericValue.encode([2, 1, 8], size: 2)))
+        for tag: DICOM.Tag in [.redPaletteColorLookupTableData, .greenPaletteColorLookupTableData, .bluePaletteColorLookupTableData] {
+            ds.set(DataElement(tag: tag, vr: .OW, bytes: [10, 0, 20, 0]))   // 8-bit entries in 16-bit words
+        }
+        let palette = try PaletteColorLUT(ds) { _ in [] }
+        #expect(palette.firstMapped == [0, 0, 1])
+        // Value 1: red/green entry 1 (20); blue entry 0 (10), as blue starts at 1.
+        #expect(palette.apply([1], count: 1, bytesPerSample: 1) == [20, 20, 10])
+    }
+
     @Test func segmentedPalettesAreRefusedWithAReason() throws {
         var ds = DataSet()
         ds.set(DataElement(tag: .segmentedRedPaletteColorLookupTableData, vr: .OW, bytes: [0, 0]))

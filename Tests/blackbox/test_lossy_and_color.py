@@ -285,3 +285,95 @@ def test_compress_on_ingest_keeps_uids_and_pixel_values(start_server, minivna_bi
     server.kill()
     out = subprocess.run([str(minivna_bin), "verify", "--data", server.data_dir], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+# Crafted and unusual pixel descriptions: refused with a reason, never a crash.
+
+
+def crafted(*, rows=4, columns=4, samples=1, photometric="MONOCHROME2", bits=16, stored=16, planar=None,
+            representation=None, pixel_bytes=None):
+    ds = gray8()
+    ds.PatientName = "Crafted^Pixels"
+    ds.Rows, ds.Columns, ds.SamplesPerPixel, ds.PhotometricInterpretation = rows, columns, samples, photometric
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = bits, stored, stored - 1
+    if planar is not None:
+        ds.PlanarConfiguration = planar
+    if representation is not None:
+        del ds.PixelRepresentation
+        ds.add_new(0x00280103, "SS", representation)
+    ds.PixelData = pixel_bytes if pixel_bytes is not None else bytes(rows * columns * samples * bits // 8)
+    return ds
+
+
+def test_crafted_pixel_descriptions_are_refused_not_crashes(start_server):
+    server = start_server("--compress-on-ingest")
+    negative = crafted(representation=-1)
+    ybr16 = crafted(rows=2, columns=2, samples=3, photometric="YBR_FULL_422", planar=1, pixel_bytes=bytes(16))
+    assert stow(server.base, [to_bytes(negative), to_bytes(ybr16)]).status_code == 200
+    for ds in (negative, ybr16):
+        for accept in (f'multipart/related; type="application/dicom"; transfer-syntax={JPEG2000_LOSSLESS}',
+                       'multipart/related; type="application/dicom"; transfer-syntax=1.2.840.10008.1.2.5'):
+            r = requests.get(server.base + instance_path(ds), headers={"Accept": accept}, timeout=30)
+            assert r.status_code in (200, 406), (accept, r.status_code, r.text[:200])
+        for accept in ('multipart/related; type="image/jp2"', 'multipart/related; type="image/dicom-rle"'):
+            r = requests.get(server.base + instance_path(ds) + "/frames/1", headers={"Accept": accept}, timeout=30)
+            assert r.status_code in (200, 406), (accept, r.status_code, r.text[:200])
+    # Stored as received (the policy could not encode them), and the server is still up.
+    client = DICOMwebClient(url=server.base)
+    got = client.retrieve_instance(negative.StudyInstanceUID, negative.SeriesInstanceUID, negative.SOPInstanceUID)
+    assert got.file_meta.TransferSyntaxUID == ExplicitVRLittleEndian
+    assert requests.get(server.base + "/studies", timeout=30).status_code == 200
+
+
+def test_native_bulk_data_is_never_labelled_as_compressed(server):
+    ct = pydicom.dcmread(CT)
+    r = requests.get(server.base + instance_path(ct) + "/bulkdata/7FE00010",
+                     headers={"Accept": 'multipart/related; type="image/jp2"'}, timeout=30)
+    assert_json_error(r, 406)
+
+
+def test_palette_color_cannot_be_sent_as_lossy_jpeg2000(server):
+    ds = pydicom.dcmread(PALETTE)
+    r = requests.get(server.base + instance_path(ds),
+                     headers={"Accept": f'multipart/related; type="application/dicom"; transfer-syntax={JPEG2000}'}, timeout=30)
+    assert_json_error(r, 406, "PALETTE COLOR")
+
+
+def test_decoding_a_jpeg_baseline_instance_marks_it_lossy(start_server):
+    server = start_server()
+    original = with_new_uids(get_testdata_file("SC_rgb_jpeg_dcmtk.dcm"))
+    for keyword in ("LossyImageCompression", "LossyImageCompressionRatio", "LossyImageCompressionMethod"):
+        if keyword in original:
+            delattr(original, keyword)   # a sloppy sender's file: JPEG baseline without the flag
+    assert stow(server.base, [to_bytes(original)]).status_code == 200
+    r = requests.get(server.base + instance_path(original), headers={"Accept": 'multipart/related; type="application/dicom"'},
+                     timeout=30)
+    assert r.status_code == 200, r.text[:300]
+    (_, body), = parse_multipart(r)
+    got = pydicom.dcmread(io.BytesIO(body))
+    assert got.file_meta.TransferSyntaxUID == ExplicitVRLittleEndian and got.LossyImageCompression == "01"
+
+
+def test_compress_on_ingest_keeps_files_whose_samples_exceed_bits_stored(start_server):
+    """Bits above Bits Stored (overlays in unused bits) would be lost by JPEG 2000: such a file
+    is stored byte for byte as received."""
+    server = start_server("--compress-on-ingest")
+    values = np.full(16, 0x1000 | 5, dtype="<u2")   # bit 12 set, Bits Stored 12
+    ds = crafted(stored=12, pixel_bytes=values.tobytes())
+    sent = to_bytes(ds)
+    assert stow(server.base, [sent]).status_code == 200
+    files = stored_files(server.data_dir)
+    assert len(files) == 1 and files[0].read_bytes() == sent
+
+
+def test_resending_after_the_policy_was_switched_on_is_idempotent(start_server):
+    first = start_server()
+    sent = CT.read_bytes()
+    assert stow(first.base, [sent]).status_code == 200
+    first.stop()
+    again = start_server("--compress-on-ingest", data_dir=first.data_dir)
+    r = stow(again.base, [sent])
+    assert r.status_code == 200, r.text[:300]   # the same instance, not a conflict
+    files = stored_files(again.data_dir)
+    assert len(files) == 1 and files[0].read_bytes() == sent   # the stored file is untouched
+    assert not list(pathlib.Path(again.data_dir, "tmp").iterdir())
