@@ -243,14 +243,7 @@ def bench_imaging(client: Client, server: sq.Server, corpus: dict, runs: int, ou
     # No parameters: Orthanc's DICOMweb plugin answers 400 to window/quality; the slices carry
     # Window Center/Width 40/400, which MiniVNA then applies (so both render the same window).
     noise = f"/studies/{single['study']}/series/{single['series']}/instances/{single['sops'][0]}/rendered"
-    ct = corpus["ct"]
-    rendered = f"/studies/{ct['study']}/series/{ct['series']}/instances/{ct['sops'][0]}/rendered"
-    for label, path in (("rendered JPEG 512x512 CT", rendered), ("rendered JPEG 512x512 noise", noise),
-                        ("thumbnail of the 100-instance study", f"/studies/{corpus['small']['study']}/thumbnail")):
-        if label.startswith("thumbnail") and server.name == "Orthanc":
-            path, client_for = orthanc_thumbnail(server, corpus["small"]["sops"][len(corpus["small"]["sops"]) // 2])
-        else:
-            client_for = client
+    for label, path, client_for in rendered_targets(server, client, corpus, noise):
         status, n, _ = client_for.get(path, "image/jpeg")
         if status != 200:
             out[f"{label} p50"] = None
@@ -260,6 +253,56 @@ def bench_imaging(client: Client, server: sq.Server, corpus: dict, runs: int, ou
         out[f"{label} p50"] = statistics.median(times)
         out[f"{label} p95"] = p(times, 95)
     return out
+
+
+def rendered_targets(server: sq.Server, client: Client, corpus: dict, noise: str) -> list[tuple[str, str, Client]]:
+    """(label, path, client) of each rendered measurement on one server."""
+    ct = corpus["ct"]
+    rendered = f"/studies/{ct['study']}/series/{ct['series']}/instances/{ct['sops'][0]}/rendered"
+    targets = []
+    for label, path in (("rendered JPEG 512x512 CT", rendered), ("rendered JPEG 512x512 noise", noise),
+                        ("thumbnail of the 100-instance study", f"/studies/{corpus['small']['study']}/thumbnail")):
+        client_for = client
+        if label.startswith("thumbnail") and server.name == "Orthanc":
+            path, client_for = orthanc_thumbnail(server, corpus["small"]["sops"][len(corpus["small"]["sops"]) // 2])
+        targets.append((label, path, client_for))
+    return targets
+
+
+def bench_rendered_interleaved(servers: list[sq.Server], corpus: dict, runs: int) -> dict[str, dict]:
+    """Both servers up at once, their requests alternating one by one: this VM's speed drifts by
+    tens of percent over minutes, which sequential runs would attribute to one server."""
+    clients = {}
+    for server in servers:
+        client = Client(server.base)
+        for label in ("small", "ct", "slice"):
+            files = sorted((CORPUS / label).glob("*.dcm"))
+            for i in range(0, len(files), 50):
+                if client.post("/studies", sq.multipart_body(files[i:i + 50]), sq.STOW_HEADERS["Content-Type"]) != 200:
+                    raise RuntimeError(f"{server.name}: STOW of {label} failed")
+        clients[server.name] = client
+    single = corpus["slice"]
+    noise = f"/studies/{single['study']}/series/{single['series']}/instances/{single['sops'][0]}/rendered"
+    targets = {s.name: rendered_targets(s, clients[s.name], corpus, noise) for s in servers}
+    results: dict[str, dict] = {s.name: {} for s in servers}
+    for index in range(len(targets[servers[0].name])):
+        times: dict[str, list[float]] = {s.name: [] for s in servers}
+        for s in servers:
+            label, path, client = targets[s.name][index]
+            for _ in range(5):   # warm-up
+                client.get(path, "image/jpeg")
+        for _ in range(runs):
+            for s in servers:
+                label, path, client = targets[s.name][index]
+                t0 = time.perf_counter()
+                status, _, _ = client.get(path, "image/jpeg")
+                times[s.name].append((time.perf_counter() - t0) * 1000 if status == 200 else float("nan"))
+        label = targets[servers[0].name][index][0]
+        for s in servers:
+            valid = [t for t in times[s.name] if t == t]
+            results[s.name][f"{label} p50"] = statistics.median(valid) if valid else None
+            results[s.name][f"{label} p95"] = p(valid, 95) if valid else None
+    return results
 
 
 def orthanc_thumbnail(server: sq.Server, sop: str) -> tuple[str, Client]:
@@ -283,6 +326,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--imaging-only", action="store_true",
                         help="store and measure only what the imaging figures need (J2K frame, rendered, thumbnail)")
+    parser.add_argument("--interleaved", action="store_true",
+                        help="rendered and thumbnail only: both servers at once, requests alternating")
     args = parser.parse_args()
     binary = Path(args.minivna)
     if not binary.exists():
@@ -292,7 +337,16 @@ def main() -> int:
     results: dict[str, dict] = {}
     root = Path(tempfile.mkdtemp(prefix="wado-bench-"))
     try:
-        for kind in ["MiniVNA"] + ([] if args.skip_orthanc else ["Orthanc"]):
+        if args.interleaved:
+            servers = [sq.start_minivna(binary, root / "minivna", root / "MiniVNA.log")]
+            if not args.skip_orthanc:
+                servers.append(sq.start_orthanc(root / "orthanc", root / "Orthanc.log"))
+            try:
+                results = bench_rendered_interleaved(servers, corpus, args.runs)
+            finally:
+                for server in servers:
+                    server.stop()
+        for kind in ([] if args.interleaved else ["MiniVNA"] + ([] if args.skip_orthanc else ["Orthanc"])):
             data = root / kind.lower()
             data.mkdir()
             server = (sq.start_minivna(binary, data, root / f"{kind}.log") if kind == "MiniVNA"
