@@ -79,6 +79,32 @@ extension Archive {
         return files
     }
 
+    /// For thumbnails and series/study rendering: of each series the selector names (in series
+    /// order), its middle instance (by instance number), then its first three. Chosen in SQL:
+    /// a 2,000-instance study costs one query, not 2,000 decoded rows.
+    public func representativeFiles(_ selector: InstanceSelector) async throws -> [StoredInstanceFile] {
+        let (conditions, arguments) = selector.conditions
+        let store = self.store
+        let files = try await index.pool.read { db in
+            try Array(Row.fetchCursor(db.cachedStatement(sql: """
+                SELECT studyInstanceUID, seriesInstanceUID, sopInstanceUID, sopClassUID, transferSyntaxUID, path, size
+                FROM (SELECT study.studyInstanceUID, series.seriesInstanceUID, instance.sopInstanceUID, instance.sopClassUID,
+                             instance.transferSyntaxUID, instance.path, instance.size,
+                             series.seriesNumber AS seriesNumber, series.id AS seriesRowID,
+                             ROW_NUMBER() OVER (PARTITION BY series.id ORDER BY instance.instanceNumber, instance.id) AS position,
+                             COUNT(*) OVER (PARTITION BY series.id) AS total
+                      \(Self.instanceJoin) WHERE \(conditions))
+                WHERE position = total / 2 + 1 OR position <= 3
+                ORDER BY seriesNumber, seriesRowID, position = total / 2 + 1 DESC, position
+                """), arguments: arguments).map { row in
+                StoredInstanceFile(studyInstanceUID: row[0], seriesInstanceUID: row[1], sopInstanceUID: row[2], sopClassUID: row[3],
+                                   transferSyntaxUID: row[4], path: store.path(forRelativePath: row[5]), size: row[6])
+            })
+        }
+        guard !files.isEmpty else { throw try await notFound(selector) }
+        return files
+    }
+
     /// The precomputed metadata of every instance the selector names, as one JSON array whose
     /// BulkDataURIs start with `baseURL`.
     public func metadata(_ selector: InstanceSelector, baseURL: String) async throws -> MetadataDocument {

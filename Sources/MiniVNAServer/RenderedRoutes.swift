@@ -47,20 +47,11 @@ struct RenderedRoutes: Sendable {
         }
     }
 
-    /// Instances to try for a series or study thumbnail: the middle one of each series first,
-    /// then the first three of the series (in case the middle one has nothing to render).
+    /// Instances to try for a series or study thumbnail or rendering: the middle one of each
+    /// series first, then the first three of the series (in case the middle one has nothing to
+    /// render).
     func representatives(_ selector: InstanceSelector) async throws -> [StoredInstanceFile] {
-        let files = try await archive.storedFiles(selector)
-        var bySeries: [String: [StoredInstanceFile]] = [:]
-        var order: [String] = []
-        for file in files {
-            if bySeries[file.seriesInstanceUID] == nil { order.append(file.seriesInstanceUID) }
-            bySeries[file.seriesInstanceUID, default: []].append(file)
-        }
-        return order.flatMap { series in
-            let list = bySeries[series]!
-            return [list[list.count / 2]] + list.prefix(3)
-        }
+        try await archive.representativeFiles(selector)
     }
 
     /// `window=c,w[,function]`, `viewport=vw,vh`, `quality=1..100`; anything else is a 400.
