@@ -60,21 +60,9 @@ extension Archive {
     /// The files of every instance the selector names, in series and instance number order.
     /// Throws `.notFound` naming the first level that does not exist.
     public func storedFiles(_ selector: InstanceSelector) async throws -> [StoredInstanceFile] {
-        let (conditions, arguments) = selector.conditions
         let store = self.store
         // Rows become Sendable values inside the closure, so the async read overload is used.
-        let files = try await index.pool.read { db in
-            // Three shapes (study, series, instance selectors): compiled once per connection. A
-            // cursor decodes each row in place (fetchAll would copy every row first).
-            try Array(Row.fetchCursor(db.cachedStatement(sql: """
-                SELECT study.studyInstanceUID, series.seriesInstanceUID, instance.sopInstanceUID, instance.sopClassUID,
-                       instance.transferSyntaxUID, instance.path, instance.size
-                \(Self.instanceJoin) WHERE \(conditions) \(Self.retrievalOrder)
-                """), arguments: arguments).map { row in
-                StoredInstanceFile(studyInstanceUID: row[0], seriesInstanceUID: row[1], sopInstanceUID: row[2], sopClassUID: row[3],
-                                   transferSyntaxUID: row[4], path: store.path(forRelativePath: row[5]), size: row[6])
-            })
-        }
+        let files = try await index.pool.read { db in try Self.storedFiles(selector, store: store, db) }
         guard !files.isEmpty else { throw try await notFound(selector) }
         return files
     }
@@ -85,35 +73,65 @@ extension Archive {
     /// 2,000 decoded rows.
     public func representativeFiles(_ selector: InstanceSelector) async throws -> [StoredInstanceFile] {
         let store = self.store
-        let files = try await index.pool.read { db in
-            var seriesSQL = """
-                SELECT series.id, series.numberOfSeriesRelatedInstances FROM series JOIN study ON study.id = series.studyRowID
-                WHERE study.studyInstanceUID = ?
-                """
-            var arguments: StatementArguments = [selector.study]
-            if let series = selector.series { seriesSQL += " AND series.seriesInstanceUID = ?"; arguments += [series] }
-            let series = try Row.fetchAll(db.cachedStatement(sql: seriesSQL + " ORDER BY series.seriesNumber, series.id"),
-                                          arguments: arguments).map { ($0[0] as Int64, $0[1] as Int) }
-            let instances = try db.cachedStatement(sql: """
-                SELECT study.studyInstanceUID, series.seriesInstanceUID, instance.sopInstanceUID, instance.sopClassUID,
-                       instance.transferSyntaxUID, instance.path, instance.size
-                \(Self.instanceJoin) WHERE instance.seriesRowID = ? ORDER BY instance.instanceNumber, instance.id LIMIT ? OFFSET ?
-                """)
-            var result: [StoredInstanceFile] = []
-            for (rowID, count) in series {
-                let middle = count / 2
-                for (limit, offset) in [(1, middle)] + (0..<min(3, count)).filter { $0 != middle }.map { (1, $0) } {
-                    result += try Row.fetchAll(instances, arguments: [rowID, limit, offset]).map { row in
-                        StoredInstanceFile(studyInstanceUID: row[0], seriesInstanceUID: row[1], sopInstanceUID: row[2],
-                                           sopClassUID: row[3], transferSyntaxUID: row[4],
-                                           path: store.path(forRelativePath: row[5]), size: row[6])
-                    }
-                }
-            }
-            return result
-        }
+        let files = try await index.pool.read { db in try Self.representativeFiles(selector, store: store, db) }
         guard !files.isEmpty else { throw try await notFound(selector) }
         return files
+    }
+
+    /// Files to render (every instance the selector names, or only the representative ones) and
+    /// the study's validator (see `metadataETag`), read together: one trip to the database.
+    public func renderingCandidates(_ selector: InstanceSelector, representativesOnly: Bool) async throws
+        -> (etag: String, files: [StoredInstanceFile]) {
+        let store = self.store
+        let (etag, files) = try await index.pool.read { db in
+            (try Self.etag(selector, db),
+             representativesOnly ? try Self.representativeFiles(selector, store: store, db) : try Self.storedFiles(selector, store: store, db))
+        }
+        guard let etag, !files.isEmpty else { throw try await notFound(selector) }
+        return (etag, files)
+    }
+
+    private static func storedFiles(_ selector: InstanceSelector, store: FileBlobStore, _ db: Database) throws -> [StoredInstanceFile] {
+        let (conditions, arguments) = selector.conditions
+        // Three shapes (study, series, instance selectors): compiled once per connection. A
+        // cursor decodes each row in place (fetchAll would copy every row first).
+        return try Array(Row.fetchCursor(db.cachedStatement(sql: """
+            SELECT study.studyInstanceUID, series.seriesInstanceUID, instance.sopInstanceUID, instance.sopClassUID,
+                   instance.transferSyntaxUID, instance.path, instance.size
+            \(Self.instanceJoin) WHERE \(conditions) \(Self.retrievalOrder)
+            """), arguments: arguments).map { row in
+            StoredInstanceFile(studyInstanceUID: row[0], seriesInstanceUID: row[1], sopInstanceUID: row[2], sopClassUID: row[3],
+                               transferSyntaxUID: row[4], path: store.path(forRelativePath: row[5]), size: row[6])
+        })
+    }
+
+    private static func representativeFiles(_ selector: InstanceSelector, store: FileBlobStore, _ db: Database) throws
+        -> [StoredInstanceFile] {
+        var seriesSQL = """
+            SELECT series.id, series.numberOfSeriesRelatedInstances FROM series JOIN study ON study.id = series.studyRowID
+            WHERE study.studyInstanceUID = ?
+            """
+        var arguments: StatementArguments = [selector.study]
+        if let series = selector.series { seriesSQL += " AND series.seriesInstanceUID = ?"; arguments += [series] }
+        let series = try Row.fetchAll(db.cachedStatement(sql: seriesSQL + " ORDER BY series.seriesNumber, series.id"),
+                                      arguments: arguments).map { ($0[0] as Int64, $0[1] as Int) }
+        let instances = try db.cachedStatement(sql: """
+            SELECT study.studyInstanceUID, series.seriesInstanceUID, instance.sopInstanceUID, instance.sopClassUID,
+                   instance.transferSyntaxUID, instance.path, instance.size
+            \(Self.instanceJoin) WHERE instance.seriesRowID = ? ORDER BY instance.instanceNumber, instance.id LIMIT 1 OFFSET ?
+            """)
+        var result: [StoredInstanceFile] = []
+        for (rowID, count) in series {
+            let middle = count / 2
+            for offset in [middle] + (0..<min(3, count)).filter({ $0 != middle }) {
+                result += try Row.fetchAll(instances, arguments: [rowID, offset]).map { row in
+                    StoredInstanceFile(studyInstanceUID: row[0], seriesInstanceUID: row[1], sopInstanceUID: row[2],
+                                       sopClassUID: row[3], transferSyntaxUID: row[4],
+                                       path: store.path(forRelativePath: row[5]), size: row[6])
+                }
+            }
+        }
+        return result
     }
 
     /// The precomputed metadata of every instance the selector names, as one JSON array whose

@@ -18,40 +18,33 @@ struct RenderedRoutes: Sendable {
         let study = "\(configuration.dicomWebPath)/studies/:study"
         let instance = "\(study)/series/:series/instances/:instance"
         router.get("\(instance)/rendered") { request, context in
-            try await render(request, candidates: try await archive.storedFiles(try WADORoutes.selector(context)), frame: 1, thumbnail: false)
+            try await render(request, try WADORoutes.selector(context), frame: 1, thumbnail: false, representativesOnly: false)
         }
         router.get("\(instance)/frames/:frames/rendered") { request, context in
             let numbers = try FrameRoutes.frameNumbers(try context.parameters.require("frames"))
             guard numbers.count == 1 else {
                 throw DICOMwebError(.badRequest, "rendered frames are rendered one at a time: ask for a single frame number")
             }
-            return try await render(request, candidates: try await archive.storedFiles(try WADORoutes.selector(context)),
-                                    frame: numbers[0], thumbnail: false)
+            return try await render(request, try WADORoutes.selector(context), frame: numbers[0], thumbnail: false,
+                                    representativesOnly: false)
         }
         router.get("\(instance)/thumbnail") { request, context in
-            try await render(request, candidates: try await archive.storedFiles(try WADORoutes.selector(context)), frame: 1, thumbnail: true)
+            try await render(request, try WADORoutes.selector(context), frame: 1, thumbnail: true, representativesOnly: false)
         }
         // Series and study rendered: one image, of the same representative instance a thumbnail
         // uses (as Orthanc and dicomweb-client expect: a single image, not one per instance).
         router.get("\(study)/series/:series/rendered") { request, context in
-            try await render(request, candidates: try await representatives(try WADORoutes.selector(context)), frame: 1, thumbnail: false)
+            try await render(request, try WADORoutes.selector(context), frame: 1, thumbnail: false, representativesOnly: true)
         }
         router.get("\(study)/rendered") { request, context in
-            try await render(request, candidates: try await representatives(try WADORoutes.selector(context)), frame: 1, thumbnail: false)
+            try await render(request, try WADORoutes.selector(context), frame: 1, thumbnail: false, representativesOnly: true)
         }
         router.get("\(study)/series/:series/thumbnail") { request, context in
-            try await render(request, candidates: try await representatives(try WADORoutes.selector(context)), frame: 1, thumbnail: true)
+            try await render(request, try WADORoutes.selector(context), frame: 1, thumbnail: true, representativesOnly: true)
         }
         router.get("\(study)/thumbnail") { request, context in
-            try await render(request, candidates: try await representatives(try WADORoutes.selector(context)), frame: 1, thumbnail: true)
+            try await render(request, try WADORoutes.selector(context), frame: 1, thumbnail: true, representativesOnly: true)
         }
-    }
-
-    /// Instances to try for a series or study thumbnail or rendering: the middle one of each
-    /// series first, then the first three of the series (in case the middle one has nothing to
-    /// render).
-    func representatives(_ selector: InstanceSelector) async throws -> [StoredInstanceFile] {
-        try await archive.representativeFiles(selector)
     }
 
     /// `window=c,w[,function]`, `viewport=vw,vh`, `quality=1..100`; anything else is a 400.
@@ -107,17 +100,29 @@ struct RenderedRoutes: Sendable {
     }
 
     /// Renders the first candidate that can be rendered (a single instance: only that one).
-    func render(_ request: Request, candidates: [StoredInstanceFile], frame: Int, thumbnail: Bool) async throws -> Response {
+    /// Conditional: the validator is the study's (it changes whenever an instance of the study is
+    /// added, replaced or removed) with the image format, so a viewer revalidating a thumbnail
+    /// gets a 304 without anything being rendered.
+    /// - Parameter representativesOnly: series and study resources try their representative
+    ///   instances (see `Archive.representativeFiles`); instance resources their one instance.
+    func render(_ request: Request, _ selector: InstanceSelector, frame: Int, thumbnail: Bool,
+                representativesOnly: Bool) async throws -> Response {
         let format = try Self.negotiate(request.headers[.accept])
         let (options, quality) = try Self.options(request, thumbnail: thumbnail)
+        let (study, candidates) = try await archive.renderingCandidates(selector, representativesOnly: representativesOnly)
+        let etag = "W/\"\(study.trimmingCharacters(in: ["\""]))-\(format)\""
+        var headers: HTTPFields = [.crossOriginResourcePolicy: "cross-origin", .cacheControl: "no-cache", .vary: "Accept",
+                                   .eTag: etag]
+        if let tags = request.headers[.ifNoneMatch], WADORoutes.matches(tags, etag) {
+            return Response(status: .notModified, headers: headers)
+        }
         var lastError: Error = DICOMwebError(.notFound, "nothing to render")
         for file in candidates {
             do {
                 let image = try await renderedImage(file, frame: frame, options: options)
                 let bytes = format == .jpeg ? try image.jpeg(quality: quality) : try image.png()
-                return Response(status: .ok, headers: [.contentType: format == .jpeg ? "image/jpeg" : "image/png",
-                                                       .crossOriginResourcePolicy: "cross-origin"],
-                                body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+                headers[.contentType] = format == .jpeg ? "image/jpeg" : "image/png"
+                return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
             } catch {
                 lastError = error
                 if candidates.count == 1 { break }

@@ -138,3 +138,30 @@ def test_series_and_study_rendered_are_the_representative_instance_via_dicomweb_
     assert series == instance and study == instance
     assert_json_error(requests.get(f"{server.base}/studies/1.2.3.4/rendered", timeout=30), 404)
     assert_json_error(requests.get(f"{server.base}/studies/{ds.StudyInstanceUID}/rendered?viewport=0,0", timeout=30), 400)
+
+
+def test_rendered_and_thumbnails_are_revalidated_with_etags(start_server):
+    """A viewer revalidating a thumbnail gets 304 until the study changes; JPEG and PNG have
+    their own validators."""
+    server = start_server()
+    ds = pydicom.dcmread(CT)
+    assert stow(server.base, [CT.read_bytes()]).status_code == 200
+    for path in (f"/studies/{ds.StudyInstanceUID}/thumbnail", url(server, CT, ds, "/rendered").replace(server.base, "")):
+        first = requests.get(server.base + path, headers={"Accept": "image/jpeg"}, timeout=30)
+        assert first.status_code == 200 and first.headers["ETag"].startswith('W/"')
+        assert "Accept" in first.headers.get("Vary", "")
+        again = requests.get(server.base + path, headers={"Accept": "image/jpeg", "If-None-Match": first.headers["ETag"]},
+                             timeout=30)
+        assert again.status_code == 304 and not again.content
+        png = requests.get(server.base + path, headers={"Accept": "image/png", "If-None-Match": first.headers["ETag"]},
+                           timeout=30)
+        assert png.status_code == 200 and png.headers["ETag"] != first.headers["ETag"]
+    # A new instance in the study: the old validator no longer matches.
+    old = requests.get(f"{server.base}/studies/{ds.StudyInstanceUID}/thumbnail", timeout=30).headers["ETag"]
+    other = pydicom.dcmread(CT)
+    other.SOPInstanceUID = other.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
+    buffer = io.BytesIO()
+    other.save_as(buffer, enforce_file_format=True)
+    assert stow(server.base, [buffer.getvalue()]).status_code == 200
+    r = requests.get(f"{server.base}/studies/{ds.StudyInstanceUID}/thumbnail", headers={"If-None-Match": old}, timeout=30)
+    assert r.status_code == 200 and r.headers["ETag"] != old
