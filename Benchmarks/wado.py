@@ -108,24 +108,18 @@ def ensure_corpus() -> dict:
             ds.save_as(folder / f"{n:05d}.dcm", enforce_file_format=True)
             sops.append(ds.SOPInstanceUID)
         info[label] = {"study": study, "series": series, "sops": sops, "count": count}
-    # A JPEG 2000 lossless instance (pydicom-data's MR2_J2KR, 1024x1024 16-bit) with UIDs of its own.
-    j2k = pydicom.dcmread(get_testdata_file("MR2_J2KR.dcm"))
-    study, series = generate_uid(), generate_uid()
-    j2k.StudyInstanceUID, j2k.SeriesInstanceUID = study, series
-    j2k.SOPInstanceUID = j2k.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-    (CORPUS / "j2k").mkdir()
-    j2k.save_as(CORPUS / "j2k" / "00000.dcm", enforce_file_format=True)
-    info["j2k"] = {"study": study, "series": series, "sops": [j2k.SOPInstanceUID], "count": 1}
-    # A real 512x512 CT slice (pydicom-data's 693_UNCR, window 40/100 in the file) for rendering:
-    # the synthetic slices are uniform noise, which no scanner produces and which makes any JPEG
-    # encoder spend its time on entropy coding.
-    ct = pydicom.dcmread(get_testdata_file("693_UNCR.dcm"))
-    study, series = generate_uid(), generate_uid()
-    ct.StudyInstanceUID, ct.SeriesInstanceUID = study, series
-    ct.SOPInstanceUID = ct.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-    (CORPUS / "ct").mkdir()
-    ct.save_as(CORPUS / "ct" / "00000.dcm", enforce_file_format=True)
-    info["ct"] = {"study": study, "series": series, "sops": [ct.SOPInstanceUID], "count": 1}
+    # A JPEG 2000 lossless instance (pydicom-data's MR2_J2KR, 1024x1024 16-bit), and a real
+    # 512x512 CT slice (693_UNCR, window 40/100 in the file) for rendering: the synthetic slices
+    # are uniform noise, which no scanner produces and which makes any JPEG encoder spend its time
+    # on entropy coding. Each with UIDs of its own.
+    for label, name in (("j2k", "MR2_J2KR.dcm"), ("ct", "693_UNCR.dcm")):
+        ds = pydicom.dcmread(get_testdata_file(name))
+        study, series = generate_uid(), generate_uid()
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+        (CORPUS / label).mkdir()
+        ds.save_as(CORPUS / label / "00000.dcm", enforce_file_format=True)
+        info[label] = {"study": study, "series": series, "sops": [ds.SOPInstanceUID], "count": 1}
     manifest.write_text(json.dumps(info))
     return info
 

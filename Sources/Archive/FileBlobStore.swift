@@ -99,28 +99,11 @@ public struct FileBlobStore: Sendable {
         try Self.fsyncDirectory(directory)
     }
 
-    /// Writes bytes to a temporary file and fsyncs it.
+    /// Writes bytes to a temporary file and fsyncs it (nothing is left behind on failure).
     public func writeTemporary(_ bytes: [UInt8]) throws -> StagedFile {
-        let url = makeTemporaryURL()
-        let fd = open(url.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw ArchiveError(.storage, "cannot create \(url.path): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        do {
-            try bytes.withUnsafeBytes { buffer in
-                var done = 0
-                while done < buffer.count {
-                    let n = write(fd, buffer.baseAddress! + done, buffer.count - done)
-                    if n < 0 && errno == EINTR { continue }
-                    guard n > 0 else { throw ArchiveError(.storage, "cannot write \(url.path): \(String(cString: strerror(errno)))") }
-                    done += n
-                }
-            }
-            guard fsync(fd) == 0 else { throw ArchiveError(.storage, "fsync failed: \(String(cString: strerror(errno)))") }
-        } catch {
-            unlink(url.path)   // a partial file is of no use to anyone
-            throw error
-        }
-        return StagedFile(url: url, sizeAndCRC32: (bytes.count, bytes.withUnsafeBytes { CRC32.checksum($0) }))
+        let writer = try temporaryWriter()
+        try writer.append(bytes)
+        return try writer.finish()
     }
 
     /// A new temporary file written piece by piece (see `TemporaryWriter`).

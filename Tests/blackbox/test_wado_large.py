@@ -56,6 +56,26 @@ def rss_mb(pid):
     return 0.0
 
 
+def sample_rss(pid):
+    """Samples the process's VmRSS every 50 ms into a list until the returned stop() is called."""
+    peak = [rss_mb(pid)]
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak.append(rss_mb(pid))
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+
+    def stop():
+        done.set()
+        sampler.join()
+
+    return peak, stop
+
+
 def test_multi_gb_study_streams_with_bounded_memory(start_server, minivna_bin, tmp_path):
     study, series = generate_uid(), generate_uid()
     source = tmp_path / "source"
@@ -69,17 +89,7 @@ def test_multi_gb_study_streams_with_bounded_memory(start_server, minivna_bin, t
         f.unlink()
 
     server = start_server(data_dir=str(data))
-    pid = server.proc.pid
-    peak = [rss_mb(pid)]
-    done = threading.Event()
-
-    def sample():
-        while not done.is_set():
-            peak.append(rss_mb(pid))
-            time.sleep(0.05)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
+    peak, stop_sampling = sample_rss(server.proc.pid)
     received = 0
     first_byte_at = None
     started = time.perf_counter()
@@ -90,8 +100,7 @@ def test_multi_gb_study_streams_with_bounded_memory(start_server, minivna_bin, t
             if first_byte_at is None:
                 first_byte_at = time.perf_counter() - started
             received += len(chunk)
-    done.set()
-    sampler.join()
+    stop_sampling()
     total = sum(sizes)
     assert received > total, (received, total)                  # every file plus part headers
     assert received - total < 4096 * INSTANCES, (received, total)
@@ -118,17 +127,7 @@ def test_large_instance_is_transcoded_frame_by_frame_with_bounded_memory(start_s
     assert out.returncode == 0, (out.stdout, out.stderr)
     (source / "big.dcm").unlink()
     server = start_server(data_dir=str(data))
-    pid = server.proc.pid
-    peak = [rss_mb(pid)]
-    done = threading.Event()
-
-    def sample():
-        while not done.is_set():
-            peak.append(rss_mb(pid))
-            time.sleep(0.05)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
+    peak, stop_sampling = sample_rss(server.proc.pid)
     target = tmp_path / "rle.part"
     with requests.get(f"{server.base}/studies/{study}/series/{series}/instances/{sop}", stream=True, timeout=600,
                       headers={"Accept": "application/dicom; transfer-syntax=1.2.840.10008.1.2.5"}) as r:
@@ -136,8 +135,7 @@ def test_large_instance_is_transcoded_frame_by_frame_with_bounded_memory(start_s
         with open(target, "wb") as f:
             for chunk in r.iter_content(chunk_size=1 << 20):
                 f.write(chunk)
-    done.set()
-    sampler.join()
+    stop_sampling()
     got = pydicom.dcmread(target, defer_size=1024)
     assert got.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.5" and got.NumberOfFrames == 128
     from pydicom.encaps import generate_frames
