@@ -106,9 +106,14 @@ public struct FrameIndex: Sendable {
 
     /// The bytes of frame `index` (0-based), read from `path` where they are in the file.
     public func bytes(ofFrame index: Int, path: String) throws -> [UInt8] {
+        try Self.bytes(of: frames[index], path: path)
+    }
+
+    /// The bytes of some pieces, in order, read from `path` where they are in the file.
+    public static func bytes(of pieces: [Piece], path: String) throws -> [UInt8] {
         var out: [UInt8] = []
-        out.reserveCapacity(frames[index].reduce(0) { $0 + $1.count })
-        for piece in frames[index] {
+        out.reserveCapacity(pieces.reduce(0) { $0 + $1.count })
+        for piece in pieces {
             switch piece {
             case .file(let reference): out += try BulkDataReader.read(reference, from: path)
             case .memory(let bytes): out += bytes

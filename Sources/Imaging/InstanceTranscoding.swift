@@ -190,23 +190,10 @@ public struct InstanceTranscoding: Sendable {
     }
 
     private static func convert(frame number: Int, index: FrameIndex, path: String, sourceSyntax: String,
-                                pixels description: PixelDescription, decode: Bool, encode: String?)
+                                pixels: PixelDescription, decode: Bool, encode: String?)
         throws -> (bytes: [UInt8], photometricInterpretation: String) {
-        var bytes = try index.bytes(ofFrame: number, path: path)
-        var pixels = description
-        var planar = pixels.planarConfiguration == 1
-        if decode {
-            let decoded = try FrameDecoder.decode(bytes, transferSyntaxUID: sourceSyntax, pixels)
-            guard decoded.bytes.count == pixels.frameLength else {
-                throw CodecError(.unsupported, "frame \(number + 1) decodes to \(decoded.bytes.count) bytes, not \(pixels.frameLength)")
-            }
-            bytes = decoded.bytes
-            pixels.photometricInterpretation = decoded.photometricInterpretation
-            planar = false
-        }
-        guard let encode else { return (bytes, pixels.photometricInterpretation) }
-        let input = try Compressor.encoderInput(bytes, &pixels, planar: planar)
-        return try Compressor.encodeFrame(input, pixels, transferSyntaxUID: encode)
+        try FrameConversion.convert(try index.bytes(ofFrame: number, path: path), pixels: pixels, sourceSyntax: sourceSyntax,
+                                    decode: decode, encode: encode)
     }
 
     /// Whether an element holds encapsulated data anywhere inside it.

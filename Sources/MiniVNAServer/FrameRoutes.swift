@@ -210,30 +210,13 @@ private struct FramePlan: Sendable {
     /// The frame's bytes after its transform (nil when it has none and is streamed as stored).
     func transformed(path: String) throws -> [UInt8]? {
         guard let transform else { return nil }
-        var bytes: [UInt8] = []
-        for piece in pieces {
-            switch piece {
-            case .file(let reference): bytes += try BulkDataReader.read(reference, from: path)
-            case .memory(let memory): bytes += memory
-            }
-        }
-        var pixels = transform.pixels
-        var planar = pixels.planarConfiguration == 1
         do {
-            if transform.decode {
-                let frame = try FrameDecoder.decode(bytes, transferSyntaxUID: transform.storedSyntax, pixels)
-                bytes = frame.bytes
-                pixels.photometricInterpretation = frame.photometricInterpretation
-                planar = false
-            }
-            if let target = transform.encode {
-                let input = try Compressor.encoderInput(bytes, &pixels, planar: planar)
-                bytes = try Compressor.encodeFrame(input, pixels, transferSyntaxUID: target).bytes
-            }
+            return try FrameConversion.convert(try FrameIndex.bytes(of: pieces, path: path), pixels: transform.pixels,
+                                               sourceSyntax: transform.storedSyntax, decode: transform.decode,
+                                               encode: transform.encode).bytes
         } catch let error as CodecError {
             throw DICOMwebError(.notAcceptable, "the frame cannot be sent as requested: \(error.reason)")
         }
-        return bytes
     }
 
     func write(path: String, to writer: inout any ResponseBodyWriter) async throws {
