@@ -24,17 +24,20 @@ let package = Package(
     targets: [
         // Pure Swift + Foundation: tags, VRs, dictionary, Part 10, character sets, JSON/XML models.
         .target(name: "DICOM"),
-        // C libraries, wrapped as system-library targets; only Imaging imports them.
+        // C libraries, wrapped as system-library targets; only Imaging imports the codecs.
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "COpenJPEG", pkgConfig: "libopenjp2", providers: [.apt(["libopenjp2-7-dev"])]),
         .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
         // glibc's malloc.h (mallopt) for the server's allocator tuning; nothing to link.
         .systemLibrary(name: "CMalloc"),
+        // syncfs(2), which the Glibc module does not export: the archive's batched durability barrier.
+        .systemLibrary(name: "CFileSync"),
         // Codecs over C libraries: zlib (Deflated), OpenJPEG (JPEG 2000), libjpeg-turbo (JPEG), own RLE.
         .target(name: "Imaging", dependencies: ["DICOM", "CZlib", "COpenJPEG", "CTurboJPEG"]),
         // Blob store, SQLite index, ingest, QIDO query engine, events. No HTTP.
         .target(name: "Archive", dependencies: [
             "DICOM",
+            "CFileSync",
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Logging", package: "swift-log"),
         ]),

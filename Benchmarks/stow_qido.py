@@ -13,14 +13,17 @@ What it does, in one run:
      some upper case, Latin-1 or UTF-8 character sets), 1-4 series per study,
      5-50 instances per series, dates 2015-2024, CT/MR/US/CR/DX images
      (64x64, 16-bit, so that file I/O does not dominate) and SR series.
-  2. Starts each server on a fresh data folder (MiniVNA: `minivna serve
+  2. Starts both servers, each on a fresh data folder (MiniVNA: `minivna serve
      --port 0`; Orthanc: /usr/sbin/Orthanc with its own temporary JSON config,
      DICOM port off, the DICOMweb plugin at /dicom-web/) and loads the whole
-     corpus through four STOW-RS phases (a quarter each):
+     corpus into each through four STOW-RS phases (a quarter each):
          1 client x 1 instance/request, 1 client x 50, 4 clients x 1, 4 x 50.
-     Multipart bodies are built before the clock starts; each client thread
-     has its own keep-alive http.client connection. Then it checks through QIDO
-     that the index holds every study, series and instance.
+     Each phase runs on one server and then on the other, who goes first
+     alternating from phase to phase, so that both meet the same machine
+     (this VM's speed drifts; see bench_servers). Multipart bodies are built
+     before the clock starts; each client thread has its own keep-alive
+     http.client connection. Then it checks through QIDO that each index
+     holds every study, series and instance.
   3. Runs each QIDO query shape --runs times (default 200; the values rotate
      over seeded variants, the same URLs for both servers, a few warm-up
      requests first) and reports p50/p95 in ms, plus the number of URLs for
@@ -870,46 +873,62 @@ class ServerRun:
     seconds_total: float = 0.0
 
 
-def bench_server(kind: str, args, data: Path, files: list[Path], studies: list[dict], shapes,
-                 findings: list[Finding]) -> ServerRun:
-    run = ServerRun(kind)
-    data.mkdir(parents=True, exist_ok=True)
-    log = data.parent / f"{data.name}.log"
-    if not args.queries_only:
-        log.unlink(missing_ok=True)
-    server = start_minivna(Path(args.minivna), data, log) if kind == "MiniVNA" else start_orthanc(data, log)
-    print(f"{kind}: {server.base} (pid {server.proc.pid}, data {data})", flush=True)
+def bench_servers(kinds: list[str], args, root: Path, files: list[Path], studies: list[dict], shapes,
+                  findings: list[Finding]) -> dict[str, ServerRun]:
+    """Both servers up at once; each STOW phase runs on one server, then on the other, and who
+    goes first alternates from phase to phase. So both meet the same machine: this VM's speed
+    drifts by 25-50% within minutes, and ext4 without a journal skips inodes freed in the last
+    1-6 minutes when it allocates new ones (a previous run's deleted data folder slows whichever
+    server creates files first). Then each server's index counts and QIDO shapes, one after the
+    other, and each is stopped (peak RSS read then)."""
+    runs = {kind: ServerRun(kind) for kind in kinds}
+    servers: dict[str, Server] = {}
     try:
+        for kind in kinds:
+            data = root / kind.lower()
+            data.mkdir(parents=True, exist_ok=True)
+            log = data.parent / f"{data.name}.log"
+            if not args.queries_only:
+                log.unlink(missing_ok=True)
+            server = start_minivna(Path(args.minivna), data, log) if kind == "MiniVNA" else start_orthanc(data, log)
+            servers[kind] = server
+            print(f"{kind}: {server.base} (pid {server.proc.pid}, data {data})", flush=True)
         if not args.queries_only:
             n = len(files)
             cuts = [round(n * k / len(PHASES)) for k in range(len(PHASES) + 1)]
-            for (label, clients, per), a, b in zip(PHASES, cuts, cuts[1:]):
-                res = stow_phase(server, label, clients, per, files[a:b], findings)
-                run.stow.append(res)
-                cpu = f", server CPU {res.server_cpu:.1f} s" if res.server_cpu is not None else ""
-                print(f"  {label}: {res.instances} instances in {res.seconds:.1f} s = {res.rate:.0f}/s "
-                      f"(stored {res.stored}, failed {res.failed}, non-200 {res.bad_status}{cpu})", flush=True)
-        run.counts = count_index(server)
+            for number, ((label, clients, per), a, b) in enumerate(zip(PHASES, cuts, cuts[1:])):
+                for kind in (kinds if number % 2 == 0 else kinds[::-1]):
+                    res = stow_phase(servers[kind], label, clients, per, files[a:b], findings)
+                    runs[kind].stow.append(res)
+                    cpu = f", server CPU {res.server_cpu:.1f} s" if res.server_cpu is not None else ""
+                    print(f"  {kind} {label}: {res.instances} instances in {res.seconds:.1f} s = {res.rate:.0f}/s "
+                          f"(stored {res.stored}, failed {res.failed}, non-200 {res.bad_status}{cpu})", flush=True)
         all_series = [se for st in studies for se in st["series"]]
         expected = (len(studies), len(all_series), sum(se["count"] for se in all_series))
-        print(f"  index: {run.counts[0]} studies, {run.counts[1]} series, {run.counts[2]} instances "
-              f"(expected {expected[0]}, {expected[1]}, {expected[2]})", flush=True)
-        if run.counts != expected:
-            findings.append(Finding(kind, "index counts differ from the corpus",
-                                    f"studies/series/instances {run.counts} != {expected}"))
-        t0 = time.perf_counter()
-        run.qido = run_queries(server, shapes, findings)
-        print(f"  QIDO: {sum(len(sh.urls) for sh in shapes)} requests in {time.perf_counter() - t0:.1f} s", flush=True)
+        for kind in kinds:
+            server, run = servers[kind], runs[kind]
+            run.counts = count_index(server)
+            print(f"  {kind} index: {run.counts[0]} studies, {run.counts[1]} series, {run.counts[2]} instances "
+                  f"(expected {expected[0]}, {expected[1]}, {expected[2]})", flush=True)
+            if run.counts != expected:
+                findings.append(Finding(kind, "index counts differ from the corpus",
+                                        f"studies/series/instances {run.counts} != {expected}"))
+            t0 = time.perf_counter()
+            run.qido = run_queries(server, shapes, findings)
+            print(f"  {kind} QIDO: {sum(len(sh.urls) for sh in shapes)} requests in {time.perf_counter() - t0:.1f} s",
+                  flush=True)
     finally:
-        server.stop()
-        run.peak_rss = server.peak_rss
-        run.storage = dir_bytes(data)
-    if kind == "MiniVNA":
+        for kind, server in servers.items():
+            server.stop()
+            runs[kind].peak_rss = server.peak_rss
+            runs[kind].storage = dir_bytes(server.data)
+    if "MiniVNA" in servers:
+        log = servers["MiniVNA"].log
         text = log.read_text(errors="replace")
         bad = [line for line in text.splitlines() if re.search(r"\b(error|critical|fatal)\b", line, re.I)]
         if bad:
-            findings.append(Finding(kind, f"{len(bad)} error lines in the server log ({log})", "\n".join(bad[:5])))
-    return run
+            findings.append(Finding("MiniVNA", f"{len(bad)} error lines in the server log ({log})", "\n".join(bad[:5])))
+    return runs
 
 
 def fmt(v: float | None, digits: int = 1) -> str:
@@ -1057,8 +1076,7 @@ def main() -> int:
     findings: list[Finding] = []
     runs: dict[str, ServerRun] = {}
     try:
-        for kind in kinds:
-            runs[kind] = bench_server(kind, args, root / kind.lower(), files, studies, shapes, findings)
+        runs = bench_servers(kinds, args, root, files, studies, shapes, findings)
         if args.keep and not args.queries_only:
             stamp_file.write_text(json.dumps(stamp))
     finally:

@@ -59,6 +59,8 @@ public final class Archive: Sendable {
     let journal: IngestJournal
     /// Studies being streamed (see `withReadLease`).
     let leases = ReadLeases()
+    /// Concurrent ingests' index transactions, batched (see `commit(_:)`).
+    private let commits = GroupCommit<PreparedInstance, Result<IngestResult.Outcome, ArchiveError>>()
 
     /// Opens (or creates) the data folder: `files/`, `tmp/` and `index.sqlite`.
     public init(configuration: ArchiveConfiguration) throws {
@@ -131,9 +133,10 @@ public final class Archive: Sendable {
         return try await ingest(stagedFiles: [staged], expectedStudyInstanceUID: expectedStudyInstanceUID)[0].get()
     }
 
-    /// Stores several files (one STOW request) in one index transaction: each instance succeeds
-    /// or fails on its own (a savepoint each), and all that succeeded are durable when this
-    /// returns. Takes ownership of every file: each is moved into place or removed.
+    /// Stores several files (one STOW request) in one index transaction (shared with concurrent
+    /// requests: see `GroupCommit`): each instance succeeds or fails on its own (a savepoint
+    /// each), and all that succeeded are durable when this returns. Takes ownership of every
+    /// file: each is moved into place or removed.
     public func ingest(stagedFiles: [StagedFile], expectedStudyInstanceUID: String? = nil) async -> [Result<IngestResult, ArchiveError>] {
         var results: [Result<IngestResult, ArchiveError>?] = Array(repeating: nil, count: stagedFiles.count)
         var prepared: [(index: Int, item: PreparedInstance)] = []
@@ -144,37 +147,7 @@ public final class Archive: Sendable {
                 results[index] = .failure(error as? ArchiveError ?? ArchiveError(.storage, "\(error)"))
             }
         }
-        let store = self.store
-        let policy = configuration.duplicatePolicy
-        let items = prepared.map(\.item)
-        let journal = self.journal
-        let outcomes: [Result<IngestResult.Outcome, ArchiveError>]
-        do {
-            outcomes = try await index.pool.write { db in
-                try journal.beginTransaction()
-                var outcomes: [Result<IngestResult.Outcome, ArchiveError>] = []
-                for item in items {
-                    var outcome = IngestResult.Outcome.stored
-                    do {
-                        try db.inSavepoint {
-                            outcome = try Self.apply(item, policy: policy, store: store, journal: journal, db)
-                            return .commit
-                        }
-                        outcomes.append(.success(outcome))
-                    } catch {
-                        let failure = error as? ArchiveError ?? ArchiveError(.storage, "index: \(error)")
-                        outcomes.append(.failure(failure.about(sopClassUID: item.attributes.sopClassUID,
-                                                               sopInstanceUID: item.attributes.sopInstanceUID)))
-                    }
-                }
-                return outcomes
-            }
-        } catch {
-            // The commit failed after files were moved into place: put files and index back in agreement.
-            try? reconcile(relativePaths: items.map(\.new.path))
-            let failure = ArchiveError(.storage, "the index transaction failed: \(error)")
-            outcomes = items.map { _ in .failure(failure) }
-        }
+        let outcomes = prepared.isEmpty ? [] : await commits.submit(prepared.map(\.item)) { batch in await self.commit(batch) }
         for (_, item) in prepared { if let received = item.receivedFile { unlink(received.path) } }
         for ((index, item), outcome) in zip(prepared, outcomes) {
             switch outcome {
@@ -287,20 +260,65 @@ public final class Archive: Sendable {
         }
     }
 
+    /// One index transaction for a batch of submissions (each a request's instances): a savepoint
+    /// per instance (which moves its file into place), then one barrier that makes every moved
+    /// file and its folder entry durable, then the commit: three device flushes became two (one
+    /// barrier, the WAL's fsync) per batch rather than three per instance. When the transaction
+    /// fails after files were moved into place, files and index are put back in agreement and
+    /// every instance of the batch fails.
+    func commit(_ batch: [[PreparedInstance]]) async -> [[Result<IngestResult.Outcome, ArchiveError>]] {
+        let (store, journal, policy) = (self.store, self.journal, configuration.duplicatePolicy)
+        do {
+            return try await index.pool.write { db in
+                try journal.beginTransaction()
+                var durable = Set<String>()   // files moved into place and their folders
+                let outcomes = batch.map { items in
+                    items.map { item -> Result<IngestResult.Outcome, ArchiveError> in
+                        do {
+                            var outcome = IngestResult.Outcome.stored
+                            try db.inSavepoint {
+                                let (kind, folder) = try Self.apply(item, policy: policy, store: store, journal: journal, db)
+                                outcome = kind
+                                if let folder { durable.insert(folder); durable.insert(store.path(forRelativePath: item.new.path)) }
+                                return .commit
+                            }
+                            return .success(outcome)
+                        } catch {
+                            let failure = error as? ArchiveError ?? ArchiveError(.storage, "index: \(error)")
+                            return .failure(failure.about(sopClassUID: item.attributes.sopClassUID,
+                                                          sopInstanceUID: item.attributes.sopInstanceUID))
+                        }
+                    }
+                }
+                try store.makeDurable(durable)
+                return outcomes
+            }
+        } catch {
+            let all = batch.flatMap { $0 }
+            try? reconcile(relativePaths: all.map(\.new.path))
+            let failure = ArchiveError(.storage, "the index transaction failed: \(error)")
+            return batch.map { items in items.map { _ in .failure(failure) } }
+        }
+    }
+
     /// One instance inside the index transaction: duplicate policy, rows, journal, rename.
-    /// Rows first, then the rename, then (the caller's) commit: a crash before the commit leaves
-    /// a file named in the journal, which start-up recovery removes.
+    /// Rows first, then the rename, then (the caller's) barrier and commit: a crash before the
+    /// commit leaves a file named in the journal, which start-up recovery removes. A replacement's
+    /// data is made durable before its rename, so that a power cut can never leave a stored
+    /// instance replaced by an incomplete file; a new file needs no such order (until the commit
+    /// nothing refers to it). Returns the outcome and the folder whose entry changed (nil when
+    /// nothing was moved).
     static func apply(_ item: PreparedInstance, policy: DuplicatePolicy, store: FileBlobStore, journal: IngestJournal,
-                      _ db: Database) throws -> IngestResult.Outcome {
+                      _ db: Database) throws -> (IngestResult.Outcome, String?) {
         let new = item.new
         var outcome = IngestResult.Outcome.stored
         if let existing = try ArchiveIndex.storedInstance(db, new.attributes.sopInstanceUID) {
             let stored = store.url(forRelativePath: existing.path)
             if existing.size == new.size, existing.crc32 == new.crc32, try sameBytes(stored, item.temporaryFile) {
-                return .alreadyStored
+                return (.alreadyStored, nil)
             }
             if let received = item.receivedFile, try sameBytes(stored, received) {
-                return .alreadyStored   // stored as received earlier (policy off then, or it failed)
+                return (.alreadyStored, nil)   // stored as received earlier (policy off then, or it failed)
             }
             guard policy == .replace else {
                 throw ArchiveError(.conflict,
@@ -310,9 +328,10 @@ public final class Archive: Sendable {
             outcome = .replaced
         }
         try ArchiveIndex.insert(new, replacing: outcome == .replaced, db)
+        if outcome == .replaced { try store.makeDurable([item.temporaryFile.path]) }
         try journal.willMove(relativePath: new.path)
-        try store.commit(temporary: item.temporaryFile, toRelativePath: new.path)
-        return outcome
+        let folder = try store.commit(temporary: item.temporaryFile, toRelativePath: new.path)
+        return (outcome, folder)
     }
 
     static func sizeAndChecksum(of url: URL) throws -> (Int, UInt32) {

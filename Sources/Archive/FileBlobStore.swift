@@ -1,9 +1,11 @@
+import CFileSync
 import DICOM
 import Foundation
 
 /// One file per instance under `root/files`, written atomically: temp file, fsync, rename,
 /// fsync of the directory — so an instance the index knows about is always whole on disk, even
-/// if the process is killed right after. Files fan out by a hash of the SOP Instance UID over
+/// if the process is killed right after. The fsyncs are `makeDurable` barriers over a batch
+/// (every file of one index transaction) rather than one per file. Files fan out by a hash of the SOP Instance UID over
 /// 4,096 folders (`files/abc/<uid>.dcm`: ~250 files each at a million instances) so no folder
 /// grows huge. The folders are made once, when the store is first opened, so that no ingest pays
 /// for a mkdir (with a 65,536-folder two-level layout nearly every instance of a young archive
@@ -73,9 +75,11 @@ public struct FileBlobStore: Sendable {
             isDirectory: false)
     }
 
-    /// Moves a complete, fsynced temporary file into place and makes the rename durable.
-    /// The fan-out folders are created on first use only (a rename that fails with ENOENT).
-    public func commit(temporary: URL, toRelativePath path: String) throws {
+    /// Moves a complete temporary file (already made durable) into place and returns the folder
+    /// whose entry changed: the caller makes it durable, with the rest of its batch, before the
+    /// index commits. A fan-out folder missing (an older layout) is created and made durable here.
+    @discardableResult
+    public func commit(temporary: URL, toRelativePath path: String) throws -> String {
         // Paths as strings: URL appending and path extraction cost more than the rename itself.
         let source = temporary.path
         let destination = self.path(forRelativePath: path)
@@ -96,10 +100,31 @@ public struct FileBlobStore: Sendable {
             try Self.fsyncDirectory(URL(fileURLWithPath: directory).deletingLastPathComponent().path)
             try Self.fsyncDirectory(filesPath)
         }
-        try Self.fsyncDirectory(directory)
+        return directory
     }
 
-    /// Writes bytes to a temporary file and fsyncs it (nothing is left behind on failure).
+    /// The durability barrier: every file or folder named has its contents (a file's data, a
+    /// folder's entries) on stable storage when this returns. One path is fsynced; for more, one
+    /// `syncfs` of the store's file system replaces an fsync each, because each fsync waits for
+    /// its own device cache flush. Measured on this VM's ext4 for 50 small files: 0.09 instead of
+    /// 0.28 ms per file for their data, 0.03 instead of 0.15 ms per file for their renames. The
+    /// price: `syncfs` also writes whatever else is pending on that file system, so a data folder
+    /// shared with a heavy writer makes batches wait for it (give the archive its own volume).
+    public func makeDurable(_ paths: some Collection<String>) throws {
+        if paths.count > 1 {
+            let fd = open(root.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            guard fd >= 0 else { throw ArchiveError(.storage, "cannot open \(root.path): \(String(cString: strerror(errno)))") }
+            defer { close(fd) }
+            guard syncfs(fd) == 0 else { throw ArchiveError(.storage, "syncfs of \(root.path) failed: \(String(cString: strerror(errno)))") }
+        } else if let path = paths.first {
+            let fd = open(path, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw ArchiveError(.storage, "cannot open \(path): \(String(cString: strerror(errno)))") }
+            defer { close(fd) }
+            guard fsync(fd) == 0 else { throw ArchiveError(.storage, "fsync of \(path) failed: \(String(cString: strerror(errno)))") }
+        }
+    }
+
+    /// Writes bytes to a temporary file (nothing is left behind on failure).
     public func writeTemporary(_ bytes: [UInt8]) throws -> StagedFile {
         let writer = try temporaryWriter()
         try writer.append(bytes)
@@ -112,7 +137,7 @@ public struct FileBlobStore: Sendable {
     }
 
     /// Copies a file into a temporary file block by block (bounded memory, whatever its size),
-    /// computing its CRC on the way, and fsyncs it.
+    /// computing its CRC on the way.
     public func stageCopy(of source: URL) throws -> StagedFile {
         let input = open(source.path, O_RDONLY | O_CLOEXEC)
         guard input >= 0 else { throw ArchiveError(.storage, "cannot open \(source.path): \(String(cString: strerror(errno)))") }
@@ -143,7 +168,6 @@ public struct FileBlobStore: Sendable {
                 }
                 size += n
             }
-            guard fsync(output) == 0 else { throw ArchiveError(.storage, "fsync failed: \(String(cString: strerror(errno)))") }
         } catch {
             unlink(url.path)
             throw error
@@ -175,8 +199,9 @@ public struct FileBlobStore: Sendable {
     }
 }
 
-/// A complete, fsynced file in the store's `tmp/` folder, waiting to be ingested; with its size
-/// and CRC-32 when whoever wrote it computed them on the way (which saves reading it again).
+/// A complete file in the store's `tmp/` folder, waiting to be ingested (which makes it durable
+/// before moving it into place); with its size and CRC-32 when whoever wrote it computed them on
+/// the way (which saves reading it again).
 public struct StagedFile: Sendable {
     public let url: URL
     public let sizeAndCRC32: (size: Int, crc32: UInt32)?
@@ -193,7 +218,7 @@ extension String {
     }
 }
 
-/// A temporary file written in pieces (size and CRC kept on the way), then fsynced and handed
+/// A temporary file written in pieces (size and CRC kept on the way), then closed and handed
 /// over as a `StagedFile`, or discarded.
 public final class TemporaryWriter {
     public let url: URL
@@ -224,10 +249,9 @@ public final class TemporaryWriter {
         size += bytes.count
     }
 
-    /// Fsyncs and closes the file; it is the caller's from now on.
+    /// Closes the file; it is the caller's from now on.
     public func finish() throws -> StagedFile {
         guard fd >= 0 else { throw ArchiveError(.storage, "\(url.path) is already closed") }
-        guard fsync(fd) == 0 else { throw ArchiveError(.storage, "fsync failed: \(String(cString: strerror(errno)))") }
         close(fd)
         fd = -1
         return StagedFile(url: url, sizeAndCRC32: (size, crc32))
