@@ -33,7 +33,7 @@ final class MultipartRelatedStream {
         // The close delimiter can only appear where the body ends (RFC 2046 §5.1.1).
         closeDelimiter = Array("\r\n--\(boundary)--".utf8)
         parser.onHeader = { [unowned self] name, value in currentHeaders[name.lowercased()] = value }
-        parser.onBody = { [unowned self] buffer in write(buffer.readableBytesView) }
+        parser.onBody = { [unowned self] buffer in write(buffer) }
         parser.onPartComplete = { [unowned self] in completePart() }
     }
 
@@ -42,7 +42,7 @@ final class MultipartRelatedStream {
     }
 
     func feed(_ buffer: ByteBuffer) throws(DICOMwebError) {
-        scanForCloseDelimiter(buffer.readableBytesView)
+        buffer.withUnsafeReadableBytes { scanForCloseDelimiter($0) }
         do {
             try parser.execute(buffer)
         } catch {
@@ -70,7 +70,7 @@ final class MultipartRelatedStream {
         parts.removeAll()
     }
 
-    private func scanForCloseDelimiter(_ bytes: ByteBufferView) {
+    private func scanForCloseDelimiter(_ bytes: UnsafeRawBufferPointer) {
         guard !closed else { return }
         for byte in bytes {
             if byte == closeDelimiter[closeMatch] {
@@ -96,10 +96,10 @@ final class MultipartRelatedStream {
     /// Body bytes are gathered and written in large blocks: the parser hands them over in small
     /// pieces (it stops at every CR that might start a delimiter), and a write() per piece made
     /// system calls the main cost of storing a small instance.
-    private func write(_ bytes: ByteBufferView) {
+    private func write(_ buffer: ByteBuffer) {
         openPartIfNeeded()
         guard currentFile != nil else { return }
-        pending.append(contentsOf: bytes)
+        buffer.withUnsafeReadableBytes { pending.append(contentsOf: $0) }
         if pending.count >= Self.writeBlockSize { flushPending() }
     }
 
