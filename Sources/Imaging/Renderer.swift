@@ -103,8 +103,7 @@ public enum Renderer {
             window = ((min(a, b) + max(a, b)) / 2 + 0.5, max(1, abs(b - a) + 1), .linear)
         }
         let (c, w, function) = window!
-        var table = [UInt8](repeating: 0, count: 1 << bits)
-        for index in 0..<table.count {
+        let table = Self.voiTable(count: 1 << bits, inverted: inverted) { index in
             let x = Double(index + lowest) * slope + intercept
             var y: Double
             switch function {
@@ -122,8 +121,7 @@ public enum Renderer {
             case .sigmoid:
                 y = 255 / (1 + exp(-4 * (x - c) / max(w, Double.leastNonzeroMagnitude)))
             }
-            y = min(255, max(0, y.rounded()))
-            table[index] = inverted ? 255 - UInt8(y) : UInt8(y)
+            return UInt8(min(255, max(0, y.rounded())))
         }
         let mask = (1 << bits) - 1
         // Table index = value - lowest: for signed data that is the masked value with the sign
@@ -146,6 +144,35 @@ public enum Renderer {
             initialized = count
         }
         return RenderedImage(width: pixels.columns, height: pixels.rows, channels: 1, pixels: out)
+    }
+
+    /// The grey level of every stored value (table index = value - lowest value), from `level`,
+    /// which is monotonic in the index (a linear rescale, then a monotonic VOI function). A 16-bit
+    /// table has 65,536 entries but only the window's ramp differs from its two ends: the ends are
+    /// found by binary search and filled, and only the ramp is evaluated (a few hundred entries
+    /// for a CT window instead of 65,536 evaluations, which were a sixth of a rendered CT's time).
+    static func voiTable(count: Int, inverted: Bool, level: (Int) -> UInt8) -> [UInt8] {
+        let first = level(0), last = level(count - 1)
+        // The end of the run of `first` at the start and the start of the run of `last` at the end.
+        var low = 0, high = count - 1
+        while low < high {
+            let middle = (low + high + 1) / 2
+            if level(middle) == first { low = middle } else { high = middle - 1 }
+        }
+        let rampStart = low + 1
+        low = rampStart; high = count - 1
+        while low < high {
+            let middle = (low + high) / 2
+            if level(middle) == last { high = middle } else { low = middle + 1 }
+        }
+        let rampEnd = max(rampStart, low)
+        var table = [UInt8](repeating: first, count: count)
+        table.withUnsafeMutableBufferPointer { entries in
+            for index in rampStart..<min(rampEnd, count) { entries[index] = level(index) }
+            for index in min(rampEnd, count)..<count { entries[index] = last }
+            if inverted { for index in 0..<count { entries[index] = 255 &- entries[index] } }
+        }
+        return table
     }
 
     /// RGB, YBR_FULL and native YBR_FULL_422 (its chroma pairs expanded first) to 8-bit RGB;

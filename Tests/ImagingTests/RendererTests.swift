@@ -26,6 +26,40 @@ import Testing
         #expect(inverted.pixels == image.pixels.map { 255 - $0 })
     }
 
+    /// Every 16-bit stored value, against PS3.3 C.11.2.1.2 evaluated value by value: the table
+    /// evaluates only the window's ramp and fills its two ends, which must change nothing.
+    @Test(arguments: [(1.0, 0.0, VOIFunction.linear), (1.0, -1024.0, .linearExact), (0.5, 20.0, .sigmoid),
+                      (-2.0, 100.0, .linear), (0.0, 7.0, .linear), (3.0, 0.0, .linearExact)])
+    func everyStoredValueGetsThePS3_3GreyLevel(slope: Double, intercept: Double, function: VOIFunction) throws {
+        let values = (Int(Int16.min)...Int(Int16.max)).map { Int16($0) }
+        let (bytes, pixels, original) = ct(values)
+        var ds = original
+        ds.setString(.rescaleSlope, vr: .DS, String(slope))
+        ds.setString(.rescaleIntercept, vr: .DS, String(intercept))
+        for (c, w) in [(40.0, 400.0), (-600.0, 1.0), (0.0, 100_000.0)] {
+            for photometric in ["MONOCHROME2", "MONOCHROME1"] {
+                let image = try Renderer.render(frame: bytes, pixels: pixels, photometricInterpretation: photometric, planar: false,
+                                                dataSet: ds, options: RenderOptions(window: (c, w, function)))
+                let expected = values.map { value -> UInt8 in
+                    let x = Double(value) * slope + intercept
+                    let y: Double
+                    switch function {
+                    case .linear:
+                        y = x <= c - 0.5 - (w - 1) / 2 ? 0 : x > c - 0.5 + (w - 1) / 2 ? 255
+                            : ((x - (c - 0.5)) / (w - 1 == 0 ? 1 : w - 1) + 0.5) * 255
+                    case .linearExact: y = ((x - c) / w + 0.5) * 255
+                    case .sigmoid: y = 255 / (1 + exp(-4 * (x - c) / w))
+                    }
+                    let level = UInt8(min(255, max(0, y.rounded())))
+                    return photometric == "MONOCHROME1" ? 255 - level : level
+                }
+                let wrong = zip(image.pixels, expected).enumerated().filter { $0.element.0 != $0.element.1 }.map(\.offset)
+                #expect(image.pixels.count == expected.count && wrong.isEmpty,
+                        "window \(c)/\(w) \(photometric): \(wrong.count) values differ, first \(wrong.first.map { values[$0] } as Int16?)")
+            }
+        }
+    }
+
     @Test func viewportKeepsTheAspectRatio() throws {
         let (bytes, pixels, ds) = ct(Array(repeating: 40, count: 8))
         let image = try Renderer.render(frame: bytes, pixels: pixels, photometricInterpretation: "MONOCHROME2", planar: false,
