@@ -147,7 +147,16 @@ public final class Archive: Sendable {
                 results[index] = .failure(error as? ArchiveError ?? ArchiveError(.storage, "\(error)"))
             }
         }
-        let outcomes = prepared.isEmpty ? [] : await commits.submit(prepared.map(\.item)) { batch in await self.commit(batch) }
+        let outcomes: [Result<IngestResult.Outcome, ArchiveError>]
+        do {
+            // Data first: a file has its final name only once it is whole on stable storage, so
+            // not even a power cut leaves a partial file where an instance belongs.
+            try store.makeDurable(prepared.map(\.item.temporaryFile.path))
+            outcomes = prepared.isEmpty ? [] : await commits.submit(prepared.map(\.item)) { batch in await self.commit(batch) }
+        } catch {
+            let failure = error as? ArchiveError ?? ArchiveError(.storage, "\(error)")
+            outcomes = prepared.map { _ in .failure(failure) }
+        }
         for (_, item) in prepared { if let received = item.receivedFile { unlink(received.path) } }
         for ((index, item), outcome) in zip(prepared, outcomes) {
             switch outcome {
@@ -260,18 +269,18 @@ public final class Archive: Sendable {
         }
     }
 
-    /// One index transaction for a batch of submissions (each a request's instances): a savepoint
-    /// per instance (which moves its file into place), then one barrier that makes every moved
-    /// file and its folder entry durable, then the commit: three device flushes became two (one
-    /// barrier, the WAL's fsync) per batch rather than three per instance. When the transaction
-    /// fails after files were moved into place, files and index are put back in agreement and
-    /// every instance of the batch fails.
+    /// One index transaction for a batch of submissions (each a request's instances, their data
+    /// already durable): a savepoint per instance (which moves its file into place), then one
+    /// barrier that makes every folder entry that changed durable, then the commit. A batch
+    /// costs three device flushes (data, folders, the WAL's fsync) whatever its size, where each
+    /// instance used to cost three. When the transaction fails after files were moved into place,
+    /// files and index are put back in agreement and every instance of the batch fails.
     func commit(_ batch: [[PreparedInstance]]) async -> [[Result<IngestResult.Outcome, ArchiveError>]] {
         let (store, journal, policy) = (self.store, self.journal, configuration.duplicatePolicy)
         do {
             return try await index.pool.write { db in
                 try journal.beginTransaction()
-                var durable = Set<String>()   // files moved into place and their folders
+                var movedInto = Set<String>()
                 let outcomes = batch.map { items in
                     items.map { item -> Result<IngestResult.Outcome, ArchiveError> in
                         do {
@@ -279,7 +288,7 @@ public final class Archive: Sendable {
                             try db.inSavepoint {
                                 let (kind, folder) = try Self.apply(item, policy: policy, store: store, journal: journal, db)
                                 outcome = kind
-                                if let folder { durable.insert(folder); durable.insert(store.path(forRelativePath: item.new.path)) }
+                                if let folder { movedInto.insert(folder) }
                                 return .commit
                             }
                             return .success(outcome)
@@ -290,7 +299,7 @@ public final class Archive: Sendable {
                         }
                     }
                 }
-                try store.makeDurable(durable)
+                try store.makeDurable(movedInto)
                 return outcomes
             }
         } catch {
@@ -303,11 +312,8 @@ public final class Archive: Sendable {
 
     /// One instance inside the index transaction: duplicate policy, rows, journal, rename.
     /// Rows first, then the rename, then (the caller's) barrier and commit: a crash before the
-    /// commit leaves a file named in the journal, which start-up recovery removes. A replacement's
-    /// data is made durable before its rename, so that a power cut can never leave a stored
-    /// instance replaced by an incomplete file; a new file needs no such order (until the commit
-    /// nothing refers to it). Returns the outcome and the folder whose entry changed (nil when
-    /// nothing was moved).
+    /// commit leaves a file named in the journal, which start-up recovery removes. Returns the
+    /// outcome and the folder whose entry changed (nil when nothing was moved).
     static func apply(_ item: PreparedInstance, policy: DuplicatePolicy, store: FileBlobStore, journal: IngestJournal,
                       _ db: Database) throws -> (IngestResult.Outcome, String?) {
         let new = item.new
@@ -328,7 +334,6 @@ public final class Archive: Sendable {
             outcome = .replaced
         }
         try ArchiveIndex.insert(new, replacing: outcome == .replaced, db)
-        if outcome == .replaced { try store.makeDurable([item.temporaryFile.path]) }
         try journal.willMove(relativePath: new.path)
         let folder = try store.commit(temporary: item.temporaryFile, toRelativePath: new.path)
         return (outcome, folder)
