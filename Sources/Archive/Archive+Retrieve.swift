@@ -83,7 +83,7 @@ extension Archive {
     public func renderingCandidates(_ selector: InstanceSelector, representativesOnly: Bool) async throws
         -> (etag: String, files: [StoredInstanceFile]) {
         let store = self.store
-        let (etag, files) = try index.readHere { db in
+        let (etag, files) = try await index.pool.read { db in
             (try Self.etag(selector, db),
              representativesOnly ? try Self.representativeFiles(selector, store: store, db) : try Self.storedFiles(selector, store: store, db))
         }

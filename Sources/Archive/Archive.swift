@@ -243,7 +243,7 @@ public final class Archive: Sendable {
     }
 
     /// The storage policy's re-encoding of a received file, written piece by piece to a new
-    /// temporary file (fsynced) and read back; nil when the policy keeps the file as received. A
+    /// temporary file (made durable with the rest by `ingest`) and read back; nil when the policy keeps the file as received. A
     /// failing policy is the caller's cue to store the instance as received: a codec never costs
     /// an instance. Whatever happens, no partial file is left behind.
     private func storageTranscoded(_ file: Part10File, path: String, _ transcoder: any Part10Transcoding) throws
@@ -271,10 +271,11 @@ public final class Archive: Sendable {
 
     /// One index transaction for a batch of submissions (each a request's instances, their data
     /// already durable): a savepoint per instance (which moves its file into place), then one
-    /// barrier that makes every folder entry that changed durable, then the commit. A batch
-    /// costs three device flushes (data, folders, the WAL's fsync) whatever its size, where each
-    /// instance used to cost three. When the transaction fails after files were moved into place,
-    /// files and index are put back in agreement and every instance of the batch fails.
+    /// barrier that makes every folder entry that changed durable, then the commit. Beyond each
+    /// request's own data barrier, a batch costs two device flushes (folders, the WAL's fsync)
+    /// whatever its size, where each instance used to cost two. When the transaction fails after
+    /// files were moved into place, files and index are put back in agreement and every instance
+    /// of the batch fails.
     func commit(_ batch: [[PreparedInstance]]) async -> [[Result<IngestResult.Outcome, ArchiveError>]] {
         let (store, journal, policy) = (self.store, self.journal, configuration.duplicatePolicy)
         do {

@@ -27,13 +27,6 @@ public final class ArchiveIndex: Sendable {
         }
     }
 
-    /// A short read on the calling thread. The async `read` hops to one of GRDB's dispatch
-    /// queues and back, two thread switches that cost more than a one-row indexed query; a read
-    /// of a few rows can block a cooperative thread for that long.
-    func readHere<T>(_ body: (Database) throws -> T) throws -> T {
-        try pool.read(body)
-    }
-
     /// Named, append-only migrations.
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()

@@ -1,4 +1,3 @@
-import CFileSync
 import DICOM
 import Foundation
 
@@ -16,6 +15,7 @@ public struct FileBlobStore: Sendable {
     /// microseconds each (percent-encoding checks), which a 100-instance study felt.
     private let filesPath: String
     private let temporaryPath: String
+    private let fileSystemSync: FileSystemSync
     public var filesDirectory: URL { root.appendingPathComponent("files", isDirectory: true) }
     public var temporaryDirectory: URL { root.appendingPathComponent("tmp", isDirectory: true) }
 
@@ -24,11 +24,12 @@ public struct FileBlobStore: Sendable {
         self.filesPath = root.appendingPathComponent("files", isDirectory: true).path
         self.temporaryPath = root.appendingPathComponent("tmp", isDirectory: true).path
         do {
-            try FileManager.default.createDirectory(at: filesDirectory, withIntermediateDirectories: true)
-            try FileManager.default.createDirectory(at: temporaryDirectory, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: filesPath, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: temporaryPath, withIntermediateDirectories: true)
         } catch {
             throw ArchiveError(.storage, "cannot create the data folder \(root.path): \(error.localizedDescription)")
         }
+        fileSystemSync = try FileSystemSync(directory: filesPath)
         try createFanOutFolders()
     }
 
@@ -105,17 +106,15 @@ public struct FileBlobStore: Sendable {
 
     /// The durability barrier: every file or folder named has its contents (a file's data, a
     /// folder's entries) on stable storage when this returns. One path is fsynced; for more, one
-    /// `syncfs` of the store's file system replaces an fsync each, because each fsync waits for
-    /// its own device cache flush. Measured on this VM's ext4 for 50 small files: 0.09 instead of
+    /// `syncfs` of the store's file system (`FileSystemSync`) replaces an fsync each, because each
+    /// fsync waits for its own device cache flush. Measured on this VM's ext4 for 50 small files: 0.09 instead of
     /// 0.28 ms per file for their data, 0.03 instead of 0.15 ms per file for their renames. The
     /// price: `syncfs` also writes whatever else is pending on that file system, so a data folder
     /// shared with a heavy writer makes batches wait for it (give the archive its own volume).
     public func makeDurable(_ paths: some Collection<String>) throws {
+        try fileSystemSync.checkNoEarlierFailure()
         if paths.count > 1 {
-            let fd = open(root.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-            guard fd >= 0 else { throw ArchiveError(.storage, "cannot open \(root.path): \(String(cString: strerror(errno)))") }
-            defer { close(fd) }
-            guard syncfs(fd) == 0 else { throw ArchiveError(.storage, "syncfs of \(root.path) failed: \(String(cString: strerror(errno)))") }
+            try fileSystemSync.sync()
         } else if let path = paths.first {
             let fd = open(path, O_RDONLY | O_CLOEXEC)
             guard fd >= 0 else { throw ArchiveError(.storage, "cannot open \(path): \(String(cString: strerror(errno)))") }

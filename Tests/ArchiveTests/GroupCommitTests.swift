@@ -65,4 +65,18 @@ import Testing
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: archive.store.temporaryDirectory.path)
         #expect(leftovers.isEmpty)
     }
+
+    @Test func aFailedFileSystemSyncRefusesEveryLaterBarrier() throws {
+        let t = try TemporaryArchive()
+        let calls = Mutex(0)
+        let sync = try FileSystemSync(directory: t.archive.store.filesDirectory.path) { _ in
+            calls.withLock { $0 += 1; return $0 == 2 ? -1 : 0 }   // the second call fails
+        }
+        try sync.sync()
+        try sync.checkNoEarlierFailure()
+        #expect(throws: ArchiveError.self) { try sync.sync() }
+        #expect(throws: ArchiveError.self) { try sync.sync() }   // would succeed, but the failure stays
+        #expect(throws: ArchiveError.self) { try sync.checkNoEarlierFailure() }
+        #expect(calls.withLock { $0 } == 2)
+    }
 }
