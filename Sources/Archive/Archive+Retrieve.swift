@@ -61,8 +61,11 @@ extension Archive {
     /// Throws `.notFound` naming the first level that does not exist.
     public func storedFiles(_ selector: InstanceSelector) async throws -> [StoredInstanceFile] {
         let store = self.store
-        // Rows become Sendable values inside the closure, so the async read overload is used.
-        let files = try await index.pool.read { db in try Self.storedFiles(selector, store: store, db) }
+        // Rows become Sendable values inside the closure, so the async read overload is used; a
+        // single instance (frames, instance retrieve) is a point lookup.
+        let files = selector.instance == nil
+            ? try await index.pool.read { db in try Self.storedFiles(selector, store: store, db) }
+            : try index.lookup { db in try Self.storedFiles(selector, store: store, db) }
         guard !files.isEmpty else { throw try await notFound(selector) }
         return files
     }
@@ -79,11 +82,13 @@ extension Archive {
     }
 
     /// Files to render (every instance the selector names, or only the representative ones) and
-    /// the study's validator (see `metadataETag`), read together: one trip to the database.
+    /// the study's validator (see `metadataETag`), read together: one trip to the database, a
+    /// point lookup (`ArchiveIndex.lookup`): rendered resources name one instance, or ask for
+    /// representatives only.
     public func renderingCandidates(_ selector: InstanceSelector, representativesOnly: Bool) async throws
         -> (etag: String, files: [StoredInstanceFile]) {
         let store = self.store
-        let (etag, files) = try await index.pool.read { db in
+        let (etag, files) = try index.lookup { db in
             (try Self.etag(selector, db),
              representativesOnly ? try Self.representativeFiles(selector, store: store, db) : try Self.storedFiles(selector, store: store, db))
         }

@@ -1,6 +1,6 @@
 import DICOM
 import Foundation
-import Imaging
+@testable import Imaging
 import Testing
 
 @Suite struct RendererTests {
@@ -56,6 +56,31 @@ import Testing
                 let wrong = zip(image.pixels, expected).enumerated().filter { $0.element.0 != $0.element.1 }.map(\.offset)
                 #expect(image.pixels.count == expected.count && wrong.isEmpty,
                         "window \(c)/\(w) \(photometric): \(wrong.count) values differ, first \(wrong.first.map { values[$0] } as Int16?)")
+            }
+        }
+    }
+
+    /// Shrinking reads the VOI table only at the samples bilinear scaling uses: the image must be
+    /// the same as rendering every pixel and scaling afterwards.
+    @Test(arguments: [(128, 128), (64, 200), (300, 30), (1, 1)])
+    func shrinkingThroughTheTableEqualsRenderingThenScaling(viewport: (Int, Int)) throws {
+        var generator = SystemRandomNumberGenerator()
+        let values = (0..<(301 * 517)).map { _ in Int16.random(in: -1200...2400, using: &generator) }
+        let bytes = values.flatMap { v -> [UInt8] in let u = UInt16(bitPattern: v); return [UInt8(u & 0xFF), UInt8(u >> 8)] }
+        let pixels = PixelDescription(rows: 301, columns: 517, samplesPerPixel: 1, bitsAllocated: 16, bitsStored: 12,
+                                      pixelRepresentation: 1, photometricInterpretation: "MONOCHROME2", planarConfiguration: 0)
+        var ds = DataSet()
+        ds.setString(.rescaleSlope, vr: .DS, "1")
+        ds.setString(.rescaleIntercept, vr: .DS, "-24")
+        for photometric in ["MONOCHROME2", "MONOCHROME1"] {
+            for window in [(40.0, 400.0, VOIFunction.linear), (300.0, 1500.0, .sigmoid)] {
+                let full = try Renderer.render(frame: bytes, pixels: pixels, photometricInterpretation: photometric, planar: false,
+                                               dataSet: ds, options: RenderOptions(window: window))
+                let expected = Renderer.scaled(full, toFit: viewport)
+                let shrunk = try Renderer.render(frame: bytes, pixels: pixels, photometricInterpretation: photometric, planar: false,
+                                                 dataSet: ds, options: RenderOptions(window: window, viewport: viewport))
+                #expect(shrunk.width == expected.width && shrunk.height == expected.height && shrunk.width < 517)
+                #expect(shrunk.pixels == expected.pixels, "\(photometric) \(window) to \(viewport)")
             }
         }
     }

@@ -11,8 +11,8 @@ import time
 
 import requests
 
-from bbhelpers import (N_STUDY_INSTANCES, SOP_UID, make_dataset, qido_json, stow, to_bytes,
-                       uids, value)
+from bbhelpers import (N_STUDY_INSTANCES, SOP_UID, failure_reasons, make_dataset, qido_json, stow,
+                       to_bytes, uids, value)
 
 THREADS = 4
 PER_THREAD = 50          # 200 instances in all
@@ -161,3 +161,39 @@ def test_verify_detects_damage(start_server, minivna_bin, tmp_data_root):
     out = _verify(minivna_bin, data)
     assert out.returncode != 0, out.stdout
     assert "clean" not in out.stdout.lower().split(), out.stdout
+
+
+def test_concurrent_single_instance_requests_each_get_their_own_outcome(start_server):
+    """Concurrent requests share index transactions (group commit); each still gets the outcome
+    of its own instances: new ones 200, the same bytes again 200 (idempotent), other bytes under
+    a stored SOP Instance UID 409 with FailureReason 0x0111; and everything 200 is searchable."""
+    server = start_server()
+    study, series = "2.25.8100", "2.25.8101"
+    blobs = [to_bytes(make_dataset(study_uid=study, series_uid=series, sop_uid=f"2.25.8102.{i}",
+                                   instance_number=i + 1)) for i in range(24)]
+    duplicate = blobs[0]
+    conflicting = to_bytes(make_dataset(study_uid=study, series_uid=series, sop_uid="2.25.8102.1",
+                                        instance_number=2, study_description="other content"))
+    assert stow(server.base, [blobs[1]]).status_code == 200   # stored before the burst
+    sends = [blobs[i] for i in range(2, 24)] + [duplicate, duplicate, duplicate, conflicting]
+    results = [None] * len(sends)
+    barrier = threading.Barrier(8)
+
+    def send(worker):
+        barrier.wait()
+        for k in range(worker, len(sends), 8):
+            results[k] = stow(server.base, [sends[k]])
+
+    threads = [threading.Thread(target=send, args=(w,)) for w in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    statuses = [r.status_code for r in results]
+    assert statuses[:-1] == [200] * (len(sends) - 1), statuses
+    assert statuses[-1] == 409
+    assert failure_reasons(results[-1].json()) == [0x0111]
+    found = uids(qido_json(server.base, f"/studies/{study}/instances"), SOP_UID)
+    assert sorted(found) == sorted(f"2.25.8102.{i}" for i in range(24))
+    check = _verify(server.binary, server.data_dir)
+    assert check.returncode == 0, check.stdout + check.stderr
