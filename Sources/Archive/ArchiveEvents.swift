@@ -13,7 +13,11 @@ public enum ArchiveEvent: Sendable, Hashable {
 /// An in-process event stream with any number of subscribers, and the study-stable timers.
 public actor ArchiveEvents {
     private var subscribers: [UUID: AsyncStream<ArchiveEvent>.Continuation] = [:]
+    /// One timer per study that is not yet stable, and when it becomes stable. A new instance
+    /// moves the deadline; the timer sleeps again when it finds it moved (a timer per instance,
+    /// cancelled by the next, cost a task and a timer-queue update each).
     private var stableTimers: [String: Task<Void, Never>] = [:]
+    private var stableDeadlines: [String: ContinuousClock.Instant] = [:]
     private let quietPeriod: Duration
 
     public init(quietPeriod: Duration) {
@@ -43,16 +47,19 @@ public actor ArchiveEvents {
     func instanceStored(sopInstanceUID: String, seriesInstanceUID: String, studyInstanceUID: String) {
         publish(.instanceStored(sopInstanceUID: sopInstanceUID, seriesInstanceUID: seriesInstanceUID,
                                 studyInstanceUID: studyInstanceUID))
-        stableTimers[studyInstanceUID]?.cancel()
-        let period = quietPeriod
+        stableDeadlines[studyInstanceUID] = .now + quietPeriod
+        guard stableTimers[studyInstanceUID] == nil else { return }
         stableTimers[studyInstanceUID] = Task { [weak self] in
-            do { try await Task.sleep(for: period) } catch { return }
-            await self?.studyBecameStable(studyInstanceUID)
+            await self?.waitUntilStable(studyInstanceUID)
         }
     }
 
-    private func studyBecameStable(_ studyInstanceUID: String) {
+    private func waitUntilStable(_ studyInstanceUID: String) async {
+        while let deadline = stableDeadlines[studyInstanceUID], ContinuousClock.now < deadline {
+            do { try await Task.sleep(until: deadline, clock: .continuous) } catch { return }
+        }
         stableTimers[studyInstanceUID] = nil
+        stableDeadlines[studyInstanceUID] = nil
         publish(.studyStable(studyInstanceUID: studyInstanceUID))
     }
 
@@ -60,6 +67,7 @@ public actor ArchiveEvents {
     public func finish() {
         for timer in stableTimers.values { timer.cancel() }
         stableTimers.removeAll()
+        stableDeadlines.removeAll()
         for continuation in subscribers.values { continuation.finish() }
         subscribers.removeAll()
     }

@@ -144,6 +144,36 @@ enum Fixture {
         #expect(await iterator.next() == .studyStable(studyInstanceUID: "2.25.100"))
     }
 
+    /// The quiet period counts from the study's last instance, and the study becomes stable once
+    /// after it. Events are published directly (no ingest). A loaded machine (the other suites run
+    /// in parallel) can delay the second instance past the first quiet period; then the study was
+    /// rightly stable in between and must become stable again, so both orders are accepted.
+    @Test(.timeLimit(.minutes(1))) func eachNewInstanceRestartsTheQuietPeriod() async throws {
+        let quiet = Duration.seconds(1)
+        let events = ArchiveEvents(quietPeriod: quiet)
+        let stream = await events.subscribe()
+        let clock = ContinuousClock()
+        let first = clock.now
+        await events.instanceStored(sopInstanceUID: "2.25.1", seriesInstanceUID: "2.25.200", studyInstanceUID: "2.25.100")
+        try await Task.sleep(for: .milliseconds(100))
+        let last = clock.now
+        await events.instanceStored(sopInstanceUID: "2.25.2", seriesInstanceUID: "2.25.200", studyInstanceUID: "2.25.100")
+        var received: [(event: ArchiveEvent, at: ContinuousClock.Instant)] = []
+        for await event in stream {
+            received.append((event, clock.now))
+            if case .studyStable = event, received.contains(where: { $0.event == .instanceStored(
+                sopInstanceUID: "2.25.2", seriesInstanceUID: "2.25.200", studyInstanceUID: "2.25.100") }) { break }
+        }
+        let stable = received.filter { $0.event == .studyStable(studyInstanceUID: "2.25.100") }
+        #expect(stable.last!.at - last >= quiet)
+        #expect(stable.count == 1 || (stable.count == 2 && stable[0].at - first >= quiet))
+        try await Task.sleep(for: .milliseconds(300))
+        await events.finish()
+        var after: [ArchiveEvent] = []
+        for await event in stream { after.append(event) }
+        #expect(after.isEmpty)   // no further studyStable
+    }
+
     @Test func reindexRebuildsTheIndexFromTheFilesAlone() async throws {
         let t = try TemporaryArchive()
         for i in 1...3 { _ = try await t.archive.ingest(bytes: try Fixture.instance(sop: "2.25.\(i)", instanceNumber: i)) }
