@@ -243,9 +243,9 @@ public final class Archive: Sendable {
     }
 
     /// The storage policy's re-encoding of a received file, written piece by piece to a new
-    /// temporary file (made durable with the rest by `ingest`) and read back; nil when the policy keeps the file as received. A
-    /// failing policy is the caller's cue to store the instance as received: a codec never costs
-    /// an instance. Whatever happens, no partial file is left behind.
+    /// temporary file (made durable with the rest by `ingest`) and read back; nil when the policy
+    /// keeps the file as received. A failing policy is the caller's cue to store the instance as
+    /// received: a codec never costs an instance. Whatever happens, no partial file is left behind.
     private func storageTranscoded(_ file: Part10File, path: String, _ transcoder: any Part10Transcoding) throws
         -> (staged: StagedFile, file: Part10File)? {
         let writer = try store.temporaryWriter()

@@ -198,8 +198,9 @@ public final class ArchiveIndex: Sendable {
         public let transferSyntaxUID: String
     }
 
+    /// A point lookup (see `lookup`): FHIR calls it per referenced instance from async code.
     public func storedInstance(sopInstanceUID uid: String) throws -> StoredInstance? {
-        try pool.read { db in try Self.storedInstance(db, uid) }
+        try lookup { db in try Self.storedInstance(db, uid) }
     }
 
     static func storedInstance(_ db: Database, _ uid: String) throws -> StoredInstance? {

@@ -145,6 +145,8 @@ public enum Renderer {
             }
             return RenderedImage(width: fit.width, height: fit.height, channels: 1, pixels: out)
         }
+        // Every pixel: the same mapping as `VOITableSource`, written out per sample width (through
+        // `VOITableSource` this loop measured 3-4% slower on a rendered 512x512 CT).
         let out = [UInt8](unsafeUninitializedCapacity: count) { target, initialized in
             frame.withUnsafeBytes { bytes in
                 table.withUnsafeBufferPointer { lut in
