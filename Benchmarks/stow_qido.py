@@ -475,16 +475,16 @@ def spawn(cmd: list[str], log: Path) -> subprocess.Popen:
     return proc
 
 
-def start_minivna(binary: Path, data: Path, log: Path) -> Server:
+def start_minivna(binary: Path, data: Path, log: Path, extra_args: tuple[str, ...] = (), name: str = "MiniVNA") -> Server:
     start = log.stat().st_size if log.exists() else 0  # the log may hold earlier runs (--queries-only)
-    proc = spawn([str(binary), "serve", "--host", "127.0.0.1", "--port", "0", "--data", str(data)], log)
+    proc = spawn([str(binary), "serve", "--host", "127.0.0.1", "--port", "0", "--data", str(data), *extra_args], log)
     deadline = time.time() + 60
     while time.time() < deadline:
         with open(log, "rb") as f:
             f.seek(start)
             m = re.search(r"listening on (http://127\.0\.0\.1:\d+)", f.read().decode(errors="replace"))
         if m:
-            return Server("MiniVNA", proc, m.group(1) + "/dicom-web", data, log)
+            return Server(name, proc, m.group(1) + "/dicom-web", data, log)
         if proc.poll() is not None:
             break
         time.sleep(0.05)

@@ -23,6 +23,9 @@ What it does, in one run:
          a rendered JPEG of a real 512x512 CT (pydicom-data's 693_UNCR, its own window) and of the
          synthetic noise slice (its own window, 40/400), and the 100-instance study's thumbnail (Orthanc's DICOMweb plugin 1.7 has no thumbnail resource: n/a).
      Every answer is checked (status 200, expected size or instance count).
+     With --interleaved: only the rendered and thumbnail figures, with all servers up at once and
+     their requests alternating, including a second MiniVNA started with --render-cache-mb 0 (each
+     request renders; the first MiniVNA answers repeats from its render cache).
   3. Prints a table with ratios and the targets: study metadata >= 5x faster than Orthanc;
      instance retrieve >= 1 GB/s on loopback; rendered and thumbnail >= 2x faster than Orthanc.
      "n/a" where a server cannot answer (Orthanc without its GDCM plugin cannot decode JPEG 2000).
@@ -55,6 +58,7 @@ import stow_qido as sq  # noqa: E402  (server start-up and shutdown helpers)
 
 CORPUS = HERE / ".corpus-wado"
 VERSION = 3
+UNCACHED = "MiniVNA, no render cache"
 DICOM_ANY = 'multipart/related; type="application/dicom"; transfer-syntax=*'
 OCTETS_ANY = 'multipart/related; type="application/octet-stream"; transfer-syntax=*'
 
@@ -321,7 +325,8 @@ def main() -> int:
     parser.add_argument("--imaging-only", action="store_true",
                         help="store and measure only what the imaging figures need (J2K frame, rendered, thumbnail)")
     parser.add_argument("--interleaved", action="store_true",
-                        help="rendered and thumbnail only: both servers at once, requests alternating")
+                        help="rendered and thumbnail only: the servers up at once (MiniVNA, MiniVNA without its render "
+                             "cache, Orthanc), requests alternating")
     args = parser.parse_args()
     binary = Path(args.minivna)
     if not binary.exists():
@@ -332,7 +337,10 @@ def main() -> int:
     root = Path(tempfile.mkdtemp(prefix="wado-bench-"))
     try:
         if args.interleaved:
-            servers = [sq.start_minivna(binary, root / "minivna", root / "MiniVNA.log")]
+            # A second MiniVNA with its render cache off: every request renders (the cold figure).
+            servers = [sq.start_minivna(binary, root / "minivna", root / "MiniVNA.log"),
+                       sq.start_minivna(binary, root / "minivna-uncached", root / "MiniVNA-uncached.log",
+                                        ("--render-cache-mb", "0"), UNCACHED)]
             if not args.skip_orthanc:
                 servers.append(sq.start_orthanc(root / "orthanc", root / "Orthanc.log"))
             try:
@@ -353,8 +361,9 @@ def main() -> int:
     finally:
         sq.cleanup_children()
         shutil.rmtree(root, ignore_errors=True)
-    mini, orth = results["MiniVNA"], results.get("Orthanc", {})
-    print(f"\n{'metric':40} {'MiniVNA':>10} {'Orthanc':>10} {'ratio':>7}  target")
+    mini, orth, uncached = results["MiniVNA"], results.get("Orthanc", {}), results.get(UNCACHED, {})
+    print(f"\n{'metric':40} {'MiniVNA':>10} {'Orthanc':>10} {'ratio':>7}  target" + (
+        f"      {'no cache':>10} {'ratio':>7}" if uncached else ""))
     for key, value in mini.items():
         other = orth.get(key)
         if value is None:
@@ -369,9 +378,16 @@ def main() -> int:
             target = f">=1000 MB/s {'PASS' if value >= 1000 else 'MISS'}"
         if (key.startswith("rendered") or key.startswith("thumbnail")) and key.endswith("p50") and ratio is not None:
             target = f">=2x {'PASS' if ratio >= 2 else 'MISS'}"
-        print(f"{key:40} {value:10.2f} {other if other is not None else float('nan'):10.2f} "
-              f"{ratio if ratio is not None else float('nan'):7.2f}  {target}")
+        line = (f"{key:40} {value:10.2f} {other if other is not None else float('nan'):10.2f} "
+                f"{ratio if ratio is not None else float('nan'):7.2f}  {target}")
+        if uncached.get(key) is not None:
+            cold = uncached[key]
+            line = f"{line:76} {cold:10.2f} {(other / cold) if other else float('nan'):7.2f}"
+        print(line)
     print("ratio > 1 = MiniVNA better (time: Orthanc/MiniVNA; MB/s: MiniVNA/Orthanc)")
+    if uncached:
+        print("MiniVNA answers repeated renderings from its render cache (--render-cache-mb, default 32); "
+              "'no cache' is a second MiniVNA started with --render-cache-mb 0, so every request renders.")
     return 0
 
 

@@ -96,6 +96,13 @@ extension Archive {
         return (etag, files)
     }
 
+    /// The study's validator alone (one indexed row, a point lookup), or nil when the study is not
+    /// in the archive: enough to answer a revalidation or key a cached rendering, which then need
+    /// nothing else from the index.
+    public func studyValidator(_ selector: InstanceSelector) throws -> String? {
+        try index.lookup { db in try Self.etag(selector, db) }
+    }
+
     private static func storedFiles(_ selector: InstanceSelector, store: FileBlobStore, _ db: Database) throws -> [StoredInstanceFile] {
         let (conditions, arguments) = selector.conditions
         // Three shapes (study, series, instance selectors): compiled once per connection. A

@@ -53,7 +53,8 @@ public func buildRouter(_ configuration: ServerConfiguration, archive: Archive) 
     QIDORoutes(archive: archive, configuration: configuration).register(on: router)
     WADORoutes(archive: archive, configuration: configuration).register(on: router)
     FrameRoutes(archive: archive, configuration: configuration).register(on: router)
-    RenderedRoutes(archive: archive, configuration: configuration).register(on: router)
+    RenderedRoutes(archive: archive, configuration: configuration,
+                   cache: RenderedImageCache(budget: configuration.renderedImageCacheBytes)).register(on: router)
     DeleteRoutes(archive: archive, configuration: configuration).register(on: router)
     do {
         FHIRRoutes(service: try FHIRService(archive: archive), configuration: configuration).register(on: router)

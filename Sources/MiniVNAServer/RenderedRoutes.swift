@@ -12,6 +12,8 @@ import NIOCore
 struct RenderedRoutes: Sendable {
     let archive: Archive
     let configuration: ServerConfiguration
+    /// Encoded images already rendered, keyed by the study's validator (see `RenderedImageCache`).
+    let cache: RenderedImageCache
     static let thumbnailSize = 128
 
     func register(on router: Router<BasicRequestContext>) {
@@ -102,33 +104,67 @@ struct RenderedRoutes: Sendable {
     /// Renders the first candidate that can be rendered (a single instance: only that one).
     /// Conditional: the validator is the study's (it changes whenever an instance of the study is
     /// added, replaced or removed) with the image format, so a viewer revalidating a thumbnail
-    /// gets a 304 without anything being rendered.
+    /// gets a 304 without anything being rendered. The same validator keys the cache of encoded
+    /// images: a cached image (or its revalidation) costs one indexed row.
     /// - Parameter representativesOnly: series and study resources try their representative
     ///   instances (see `Archive.representativeFiles`); instance resources their one instance.
     func render(_ request: Request, _ selector: InstanceSelector, frame: Int, thumbnail: Bool,
                 representativesOnly: Bool) async throws -> Response {
         let format = try Self.negotiate(request.headers[.accept])
         let (options, quality) = try Self.options(request, thumbnail: thumbnail)
-        let (study, candidates) = try await archive.renderingCandidates(selector, representativesOnly: representativesOnly)
-        let etag = "W/\"\(study.trimmingCharacters(in: ["\""]))-\(format)\""
-        var headers: HTTPFields = [.crossOriginResourcePolicy: "cross-origin", .cacheControl: "no-cache", .vary: "Accept",
-                                   .eTag: etag]
-        if let tags = request.headers[.ifNoneMatch], WADORoutes.matches(tags, etag) {
+        let contentType = format == .jpeg ? "image/jpeg" : "image/png"
+        func cacheKey(_ validator: String) -> RenderedImageCache.Key {
+            RenderedImageCache.Key(studyValidator: validator, selector: selector, frame: frame, representativesOnly: representativesOnly,
+                                   options: Self.spelling(options), contentType: contentType, quality: quality)
+        }
+        let fields: HTTPFields = [.crossOriginResourcePolicy: "cross-origin", .cacheControl: "no-cache", .vary: "Accept"]
+        func notModified(_ etag: String) -> Response? {
+            guard let tags = request.headers[.ifNoneMatch], WADORoutes.matches(tags, etag) else { return nil }
+            var headers = fields
+            headers[.eTag] = etag
             return Response(status: .notModified, headers: headers)
         }
+        func image(_ body: ByteBuffer, _ etag: String) -> Response {
+            var headers = fields
+            headers[.eTag] = etag
+            headers[.contentType] = contentType
+            return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: body))
+        }
+        // A cached image was rendered from the study as it still is (same validator), so the
+        // resource exists: a revalidation or the image needs nothing more from the index.
+        if cache.isEnabled, let validator = try archive.studyValidator(selector), let cached = cache.image(for: cacheKey(validator)) {
+            let etag = Self.etag(validator, format)
+            return notModified(etag) ?? image(cached, etag)
+        }
+        let (validator, candidates) = try await archive.renderingCandidates(selector, representativesOnly: representativesOnly)
+        let etag = Self.etag(validator, format)
+        if let response = notModified(etag) { return response }
         var lastError: Error = DICOMwebError(.notFound, "nothing to render")
         for file in candidates {
             do {
-                let image = try await renderedImage(file, frame: frame, options: options)
-                let bytes = format == .jpeg ? try image.jpeg(quality: quality) : try image.png()
-                headers[.contentType] = format == .jpeg ? "image/jpeg" : "image/png"
-                return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+                let rendered = try await renderedImage(file, frame: frame, options: options)
+                let body = ByteBuffer(bytes: format == .jpeg ? try rendered.jpeg(quality: quality) : try rendered.png())
+                cache.insert(body, for: cacheKey(validator))
+                return image(body, etag)
             } catch {
                 lastError = error
                 if candidates.count == 1 { break }
             }
         }
         throw lastError
+    }
+
+    /// The rendered resource's entity tag: the study's validator and the image format.
+    static func etag(_ studyValidator: String, _ format: Format) -> String {
+        "W/\"\(studyValidator.trimmingCharacters(in: ["\""]))-\(format)\""
+    }
+
+    /// Parsed rendering parameters spelled one way (`window=40,400` and `window=40.0,400.0` are
+    /// the same rendering), for cache keys.
+    static func spelling(_ options: RenderOptions) -> String {
+        let window = options.window.map { "\($0.center),\($0.width),\($0.function.rawValue)" } ?? "file"
+        let viewport = options.viewport.map { "\($0.width)x\($0.height)" } ?? "full"
+        return "\(window);\(viewport);\(options.enlargesToViewport ? "enlarge" : "fit")"
     }
 
     private func renderedImage(_ file: StoredInstanceFile, frame: Int, options: RenderOptions) async throws -> RenderedImage {

@@ -18,6 +18,9 @@ public struct ServerConfiguration: Sendable {
     public var publicBaseURL: String?
     /// Storage policy: uncompressed images are stored as JPEG 2000 lossless (off by default).
     public var compressOnIngest: Bool
+    /// Memory for encoded rendered images and thumbnails (see `RenderedImageCache`); 0 turns
+    /// the cache off.
+    public var renderedImageCacheBytes: Int
     /// Where DICOMweb lives.
     public let dicomWebPath = "/dicom-web"
     /// The port actually bound (with `--port 0` it is chosen at start-up).
@@ -26,7 +29,7 @@ public struct ServerConfiguration: Sendable {
     public init(host: String = "127.0.0.1", port: Int = 8080, dataDirectory: URL = URL(fileURLWithPath: "minivna-data"),
                 duplicatePolicy: DuplicatePolicy = .reject, studyQuietPeriod: Duration = .seconds(10),
                 corsAllowedOrigins: [String] = ["*"], maximumRequestSize: Int = 16 << 30, publicBaseURL: String? = nil,
-                compressOnIngest: Bool = false) {
+                compressOnIngest: Bool = false, renderedImageCacheBytes: Int = 32 << 20) {
         self.host = host
         self.port = port
         self.dataDirectory = dataDirectory
@@ -36,6 +39,7 @@ public struct ServerConfiguration: Sendable {
         self.maximumRequestSize = maximumRequestSize
         self.publicBaseURL = publicBaseURL
         self.compressOnIngest = compressOnIngest
+        self.renderedImageCacheBytes = renderedImageCacheBytes
     }
 
     /// `http://host:port/dicom-web` as the client sees it.

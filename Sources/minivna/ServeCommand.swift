@@ -38,9 +38,15 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Public base URL written into RetrieveURLs (default: from the Host header).")
     var publicURL: String?
 
+    @Option(help: "MiB of memory for rendered images and thumbnails already encoded; 0 turns the cache off (env MINIVNA_RENDER_CACHE_MB).")
+    var renderCacheMb: Int = Int(ProcessInfo.processInfo.environment["MINIVNA_RENDER_CACHE_MB"] ?? "") ?? 32
+
     func run() async throws {
         guard let policy = DuplicatePolicy(rawValue: duplicates) else {
             throw ValidationError("--duplicates must be reject or replace")
+        }
+        guard (0...65_536).contains(renderCacheMb) else {
+            throw ValidationError("--render-cache-mb must be from 0 to 65536")
         }
         var logger = Logger(label: "minivna")
         logger.logLevel = .info
@@ -48,7 +54,8 @@ struct ServeCommand: AsyncParsableCommand {
         let configuration = ServerConfiguration(
             host: host, port: port, dataDirectory: URL(fileURLWithPath: data), duplicatePolicy: policy,
             studyQuietPeriod: .milliseconds(Int(studyQuietSeconds * 1000)), corsAllowedOrigins: corsOrigin,
-            maximumRequestSize: maxRequestBytes, publicBaseURL: publicURL, compressOnIngest: compressOnIngest)
+            maximumRequestSize: maxRequestBytes, publicBaseURL: publicURL, compressOnIngest: compressOnIngest,
+            renderedImageCacheBytes: renderCacheMb << 20)
         let app = try buildApplication(configuration, logger: logger) { url in
             // Tools wait for this exact line (a contract: see the README).
             // Written straight to the file descriptor: print() is buffered when stdout is a pipe.

@@ -165,3 +165,40 @@ def test_rendered_and_thumbnails_are_revalidated_with_etags(start_server):
     assert stow(server.base, [buffer.getvalue()]).status_code == 200
     r = requests.get(f"{server.base}/studies/{ds.StudyInstanceUID}/thumbnail", headers={"If-None-Match": old}, timeout=30)
     assert r.status_code == 200 and r.headers["ETag"] != old
+
+
+def test_a_cached_rendering_never_outlives_the_study_it_was_rendered_from(start_server):
+    """Rendered images are kept (see --render-cache-mb), keyed by the study's validator: a
+    replaced instance is rendered anew and a deleted one is 404, however recently it was rendered."""
+    server = start_server("--duplicates", "replace")
+    ds = pydicom.dcmread(CT)
+    assert stow(server.base, [CT.read_bytes()]).status_code == 200
+    rendered = url(server, CT, ds, "/rendered?window=40,400")
+
+    def png():
+        r = requests.get(rendered, headers={"Accept": "image/png"}, timeout=30)
+        assert r.status_code == 200, r.text[:300]
+        return r.content, np.asarray(Image.open(io.BytesIO(r.content)).convert("L")).astype(np.int64)
+
+    first, pixels = png()
+    assert np.abs(pixels - reference_window(ds, 40, 400)).max() <= 1
+    assert png()[0] == first
+    # The same instance again with other pixel values (replace policy): the new pixels are rendered.
+    changed = pydicom.dcmread(CT)
+    changed.PixelData = (changed.pixel_array[::-1, :].astype(changed.pixel_array.dtype)).tobytes()
+    buffer = io.BytesIO()
+    changed.save_as(buffer, enforce_file_format=True)
+    assert stow(server.base, [buffer.getvalue()]).status_code == 200
+    replaced, pixels = png()
+    assert replaced != first and np.abs(pixels - reference_window(changed, 40, 400)).max() <= 1
+    assert requests.delete(f"{server.base}/studies/{ds.StudyInstanceUID}", timeout=30).status_code == 204
+    assert_json_error(requests.get(rendered, headers={"Accept": "image/png"}, timeout=30), 404)
+
+
+def test_the_render_cache_can_be_turned_off(start_server):
+    server = start_server("--render-cache-mb", "0")
+    ds = pydicom.dcmread(CT)
+    assert stow(server.base, [CT.read_bytes()]).status_code == 200
+    answers = [requests.get(url(server, CT, ds, "/rendered?window=40,400"), headers={"Accept": "image/png"}, timeout=30)
+               for _ in range(2)]
+    assert [r.status_code for r in answers] == [200, 200] and answers[0].content == answers[1].content
