@@ -281,7 +281,10 @@ def bench_rendered_interleaved(servers: list[sq.Server], corpus: dict, runs: int
         clients[server.name] = client
     single = corpus["slice"]
     noise = f"/studies/{single['study']}/series/{single['series']}/instances/{single['sops'][0]}/rendered"
-    targets = {s.name: rendered_targets(s, clients[s.name], corpus, noise) for s in servers}
+    # The floor under every figure: a request answered 404 at once (a study that is not stored).
+    floor = "floor: rendered of a study not stored (404)"
+    targets = {s.name: rendered_targets(s, clients[s.name], corpus, noise) + [(floor, "/studies/1.2.3.4.5/rendered", clients[s.name])]
+               for s in servers}
     results: dict[str, dict] = {s.name: {} for s in servers}
     for index in range(len(targets[servers[0].name])):
         times: dict[str, list[float]] = {s.name: [] for s in servers}
@@ -294,7 +297,8 @@ def bench_rendered_interleaved(servers: list[sq.Server], corpus: dict, runs: int
                 label, path, client = targets[s.name][index]
                 t0 = time.perf_counter()
                 status, _, _ = client.get(path, "image/jpeg")
-                times[s.name].append((time.perf_counter() - t0) * 1000 if status == 200 else float("nan"))
+                expected = 404 if label == floor else 200
+                times[s.name].append((time.perf_counter() - t0) * 1000 if status == expected else float("nan"))
         label = targets[servers[0].name][index][0]
         for s in servers:
             valid = [t for t in times[s.name] if t == t]
