@@ -21,7 +21,9 @@ What it does, in one run:
          Accept: multipart/related; type="application/octet-stream"; transfer-syntax=* (p50/p95 ms);
        - a JPEG 2000 lossless 1024x1024 frame asked for uncompressed (decoded by the server),
          a rendered JPEG of a real 512x512 CT (pydicom-data's 693_UNCR, its own window) and of the
-         synthetic noise slice (its own window, 40/400), and the 100-instance study's thumbnail (Orthanc's DICOMweb plugin 1.7 has no thumbnail resource: n/a).
+         synthetic noise slice (its own window, 40/400), and the thumbnails of the 100-instance study
+         and of the CT's study (Orthanc's DICOMweb plugin 1.7 has no thumbnail resource: its REST
+         API's 128x128 rendering of the same instance, see orthanc_thumbnail).
      Every answer is checked (status 200, expected size or instance count).
      With --interleaved: only the rendered and thumbnail figures, with all servers up at once and
      their requests alternating, including a second MiniVNA started with --render-cache-mb 0 (each
@@ -138,8 +140,15 @@ class Client:
         self.buffer = bytearray(4 << 20)
 
     def get(self, path: str, accept: str, keep: bool = False) -> tuple[int, int, bytes]:
-        self.connection.request("GET", self.path + path, headers={"Accept": accept})
-        response = self.connection.getresponse()
+        try:
+            self.connection.request("GET", self.path + path, headers={"Accept": accept})
+            response = self.connection.getresponse()
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            # The server closed the idle keep-alive connection (Orthanc does after a second or so):
+            # reconnect, as a browser would.
+            self.connection.close()
+            self.connection.request("GET", self.path + path, headers={"Accept": accept})
+            response = self.connection.getresponse()
         if keep or response.status != 200:
             body = response.read()
             return response.status, len(body), body
@@ -258,11 +267,16 @@ def rendered_targets(server: sq.Server, client: Client, corpus: dict, noise: str
     ct = corpus["ct"]
     rendered = f"/studies/{ct['study']}/series/{ct['series']}/instances/{ct['sops'][0]}/rendered"
     targets = []
-    for label, path in (("rendered JPEG 512x512 CT", rendered), ("rendered JPEG 512x512 noise", noise),
-                        ("thumbnail of the 100-instance study", f"/studies/{corpus['small']['study']}/thumbnail")):
+    # Thumbnails of a study of 64x64 slices (what any request costs dominates) and of the 512x512
+    # CT's study (rendering dominates).
+    for label, path, representative in (
+            ("rendered JPEG 512x512 CT", rendered, None), ("rendered JPEG 512x512 noise", noise, None),
+            ("thumbnail of the 100-instance study", f"/studies/{corpus['small']['study']}/thumbnail",
+             corpus["small"]["sops"][len(corpus["small"]["sops"]) // 2]),
+            ("thumbnail of the 512x512 CT study", f"/studies/{ct['study']}/thumbnail", ct["sops"][0])):
         client_for = client
-        if label.startswith("thumbnail") and server.name == "Orthanc":
-            path, client_for = orthanc_thumbnail(server, corpus["small"]["sops"][len(corpus["small"]["sops"]) // 2])
+        if representative and server.name == "Orthanc":
+            path, client_for = orthanc_thumbnail(server, representative)
         targets.append((label, path, client_for))
     return targets
 

@@ -69,7 +69,7 @@ extension Archive {
             }
             return rows.count
         }
-        guard deleted > 0 else { throw try await notFound(selector) }
+        guard deleted > 0 else { throw try notFound(selector) }
         await events.publish(.deleted(studyInstanceUID: selector.study, seriesInstanceUID: selector.series,
                                       sopInstanceUID: selector.instance))
         let study = selector.study

@@ -66,7 +66,7 @@ extension Archive {
         let files = selector.instance == nil
             ? try await index.pool.read { db in try Self.storedFiles(selector, store: store, db) }
             : try index.lookup { db in try Self.storedFiles(selector, store: store, db) }
-        guard !files.isEmpty else { throw try await notFound(selector) }
+        guard !files.isEmpty else { throw try notFound(selector) }
         return files
     }
 
@@ -77,7 +77,7 @@ extension Archive {
     public func representativeFiles(_ selector: InstanceSelector) async throws -> [StoredInstanceFile] {
         let store = self.store
         let files = try await index.pool.read { db in try Self.representativeFiles(selector, store: store, db) }
-        guard !files.isEmpty else { throw try await notFound(selector) }
+        guard !files.isEmpty else { throw try notFound(selector) }
         return files
     }
 
@@ -92,7 +92,7 @@ extension Archive {
             (try Self.etag(selector, db),
              representativesOnly ? try Self.representativeFiles(selector, store: store, db) : try Self.storedFiles(selector, store: store, db))
         }
-        guard let etag, !files.isEmpty else { throw try await notFound(selector) }
+        guard let etag, !files.isEmpty else { throw try notFound(selector) }
         return (etag, files)
     }
 
@@ -158,7 +158,7 @@ extension Archive {
                 """), arguments: arguments)
             return (items, try Self.etag(selector, db))
         }
-        guard !items.isEmpty, let etag else { throw try await notFound(selector) }
+        guard !items.isEmpty, let etag else { throw try notFound(selector) }
         return MetadataDocument(json: InstanceMetadata.array(items.map { [UInt8]($0) }, baseURL: baseURL), etag: etag)
     }
 
@@ -179,8 +179,9 @@ extension Archive {
     }
 
     /// The not-found error for a selector, naming the level that is missing.
-    func notFound(_ selector: InstanceSelector) async throws -> ArchiveError {
-        let (studyExists, seriesExists) = try await index.pool.read { db in
+    func notFound(_ selector: InstanceSelector) throws -> ArchiveError {
+        // Two indexed rows at most: a point lookup (no hop to the pool's queue and back).
+        let (studyExists, seriesExists) = try index.lookup { db in
             let study = try Int64.fetchOne(db, sql: "SELECT id FROM study WHERE studyInstanceUID = ?", arguments: [selector.study])
             var series = false
             if let study, let uid = selector.series {
