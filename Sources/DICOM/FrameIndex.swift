@@ -111,6 +111,8 @@ public struct FrameIndex: Sendable {
 
     /// The bytes of some pieces, in order, read from `path` where they are in the file.
     public static func bytes(of pieces: [Piece], path: String) throws -> [UInt8] {
+        // One piece (a native frame, a single-fragment frame): its bytes as read, not a copy.
+        if pieces.count == 1, case .file(let reference) = pieces[0] { return try BulkDataReader.read(reference, from: path) }
         var out: [UInt8] = []
         out.reserveCapacity(pieces.reduce(0) { $0 + $1.count })
         for piece in pieces {

@@ -139,8 +139,10 @@ public enum Renderer {
         if let fit {
             let out = frame.withUnsafeBytes { bytes in
                 table.withUnsafeBufferPointer { lut in
-                    bilinear(VOITableSource(frame: bytes, table: lut, mask: mask, flip: flip, wide: wide),
-                             width: pixels.columns, height: pixels.rows, channels: 1, to: fit)
+                    wide ? bilinear(VOITableSource<UInt16>(frame: bytes, table: lut, mask: mask, flip: flip),
+                                    width: pixels.columns, height: pixels.rows, channels: 1, to: fit)
+                         : bilinear(VOITableSource<UInt8>(frame: bytes, table: lut, mask: mask, flip: flip),
+                                    width: pixels.columns, height: pixels.rows, channels: 1, to: fit)
                 }
             }
             return RenderedImage(width: fit.width, height: fit.height, channels: 1, pixels: out)
@@ -261,6 +263,18 @@ public enum Renderer {
                 let top = y0 &* sourceStride, bottom = y1 &* sourceStride
                 // Wrapping arithmetic: every value is bounded by 255 * 65536 and the indices by
                 // the buffers, so overflow checks would only cost time in this loop.
+                if c == 1 {   // grayscale, every thumbnail of a CT or MR: no channel loop
+                    let line = y &* width
+                    for x in 0..<width {
+                        let (x0, x1, fx) = columns[x]
+                        let p00 = source.sample(top &+ x0), p01 = source.sample(top &+ x1)
+                        let p10 = source.sample(bottom &+ x0), p11 = source.sample(bottom &+ x1)
+                        let upper = p00 &* 256 &+ (p01 &- p00) &* fx, lower = p10 &* 256 &+ (p11 &- p10) &* fx
+                        let value = upper &* 256 &+ (lower &- upper) &* fy   // in 1/65536ths
+                        target[line &+ x] = UInt8(truncatingIfNeeded: (value &+ 32768) >> 16)
+                    }
+                    continue
+                }
                 for x in 0..<width {
                     let (x0, x1, fx) = columns[x]
                     for k in 0..<c {
@@ -298,16 +312,17 @@ struct ByteSource: ScalingSource {
     @inline(__always) func sample(_ index: Int) -> Int { Int(bytes[index]) }
 }
 
-/// Stored grey values seen through a VOI table (see `Renderer.grayscale`).
-struct VOITableSource: ScalingSource {
+/// Stored grey values (8- or 16-bit little endian samples: `Sample`) seen through a VOI table
+/// (see `Renderer.grayscale`). The sample width is a type, not a flag, so each specialization of
+/// `bilinear` reads one width without a branch per sample.
+struct VOITableSource<Sample: FixedWidthInteger & UnsignedInteger>: ScalingSource {
     let frame: UnsafeRawBufferPointer
     let table: UnsafeBufferPointer<UInt8>
     let mask: Int
     let flip: Int
-    let wide: Bool
 
     @inline(__always) func sample(_ index: Int) -> Int {
-        let raw = wide ? Int(UInt16(littleEndian: frame.loadUnaligned(fromByteOffset: 2 &* index, as: UInt16.self))) : Int(frame[index])
+        let raw = Int(Sample(littleEndian: frame.loadUnaligned(fromByteOffset: index &* MemoryLayout<Sample>.size, as: Sample.self)))
         return Int(table[(raw & mask) ^ flip])
     }
 }
