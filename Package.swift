@@ -66,7 +66,7 @@ let package = Package(
         ),
         .testTarget(name: "DICOMTests", dependencies: ["DICOM", "Imaging"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "DICOM"]),
-        .testTarget(name: "ArchiveTests", dependencies: ["Archive", "DICOM"]),
+        .testTarget(name: "ArchiveTests", dependencies: ["Archive", "DICOM", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "FHIRTests", dependencies: ["FHIR", "Archive", "DICOM"]),
         .testTarget(name: "MiniVNAServerTests", dependencies: [
             "MiniVNAServer", "Archive", "DICOM",

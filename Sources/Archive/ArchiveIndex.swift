@@ -15,14 +15,17 @@ public final class ArchiveIndex: Sendable {
         configuration.foreignKeysEnabled = true
         configuration.busyMode = .timeout(10)
         configuration.prepareDatabase { db in
-            // Durability: WAL with synchronous=FULL commits survive power loss, not only crashes.
-            try db.execute(sql: "PRAGMA synchronous = FULL")
             // Statement journals (one per savepoint) in memory: a temporary file per transaction
             // churned inodes in /var/tmp on every ingest.
             try db.execute(sql: "PRAGMA temp_store = MEMORY")
         }
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
+            // Durability: with synchronous=FULL the WAL is synced at every commit, so a committed
+            // (acknowledged) instance survives power loss, not only a crash of the process. Set on
+            // the writer after GRDB opened it: a pool puts its writer in WAL mode with
+            // synchronous=NORMAL after `prepareDatabase` has run, which would undo it there.
+            try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
             try Self.migrator.migrate(pool)
             var readOnly = Configuration()
             readOnly.readonly = true

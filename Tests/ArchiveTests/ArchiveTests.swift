@@ -1,4 +1,5 @@
 @testable import Archive
+import GRDB
 import DICOM
 import Foundation
 import Testing
@@ -63,6 +64,18 @@ enum Fixture {
         #expect(try t.archive.verify().isClean)
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: t.archive.store.temporaryDirectory.path)
         #expect(leftovers.isEmpty)
+    }
+
+    /// The writer commits with synchronous=FULL (the WAL synced at each commit), so an
+    /// acknowledged instance survives power loss: GRDB's pool sets NORMAL on its writer after the
+    /// configuration's own set-up, which once left commits unsynced.
+    @Test func theIndexSyncsEveryCommit() throws {
+        let t = try TemporaryArchive()
+        let (journal, synchronous) = try t.archive.index.pool.write { db in
+            (try String.fetchOne(db, sql: "PRAGMA journal_mode"), try Int.fetchOne(db, sql: "PRAGMA synchronous"))
+        }
+        #expect(journal == "wal")
+        #expect(synchronous == 2)   // FULL
     }
 
     @Test func storesTheIdenticalInstanceTwiceIdempotently() async throws {
