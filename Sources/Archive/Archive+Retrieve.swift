@@ -96,11 +96,15 @@ extension Archive {
         return (etag, files)
     }
 
-    /// The study's validator alone (one indexed row, a point lookup), or nil when the study is not
-    /// in the archive: enough to answer a revalidation or key a cached rendering, which then need
-    /// nothing else from the index.
-    public func studyValidator(_ selector: InstanceSelector) throws -> String? {
-        try index.lookup { db in try Self.etag(selector, db) }
+    /// The study's validator alone (one indexed row, a point lookup); `.notFound` when the study
+    /// is not in the archive. It keys cached renderings: an entry under the current validator was
+    /// made from the study as it is, so its resource still exists. (On its own it says nothing
+    /// about a series or an instance of the study.)
+    public func studyValidator(_ selector: InstanceSelector) throws -> String {
+        guard let validator = try index.lookup({ db in try Self.etag(selector, db) }) else {
+            throw ArchiveError(.notFound, "study \(selector.study) is not in the archive", subject: selector.study)
+        }
+        return validator
     }
 
     private static func storedFiles(_ selector: InstanceSelector, store: FileBlobStore, _ db: Database) throws -> [StoredInstanceFile] {

@@ -1,5 +1,4 @@
 import Archive
-import NIOCore
 import Synchronization
 
 /// Encoded rendered images (JPEG or PNG) kept in memory up to a byte budget, least recently used
@@ -8,7 +7,7 @@ import Synchronization
 /// lookup of the study's validator and nothing else. (dcm4chee 2 kept a WADO cache of rendered
 /// JPEGs for the same reason.)
 ///
-/// Every key carries the study's validator (`Archive.renderingETag`), which changes whenever an
+/// Every key carries the study's validator (`Archive.studyValidator`), which changes whenever an
 /// instance of the study is added, replaced or removed. An entry can therefore never answer for
 /// a study that has changed: the changed study is a different key, and the old entries age out.
 final class RenderedImageCache: Sendable {
@@ -22,6 +21,14 @@ final class RenderedImageCache: Sendable {
         let options: String
         let contentType: String
         let quality: Int
+
+        /// Memory an entry's key and bookkeeping take besides the image (the UIDs and strings,
+        /// the dictionary slot), counted against the budget so that small thumbnails cannot
+        /// make the cache hold much more than it says.
+        var overhead: Int {
+            160 + studyValidator.utf8.count + selector.study.utf8.count + (selector.series?.utf8.count ?? 0)
+                + (selector.instance?.utf8.count ?? 0) + options.utf8.count + contentType.utf8.count
+        }
     }
 
     struct Statistics: Equatable, Sendable {
@@ -32,7 +39,9 @@ final class RenderedImageCache: Sendable {
     }
 
     private struct Entry {
-        let body: ByteBuffer
+        let image: [UInt8]
+        /// What the entry counts against the budget: the array's capacity and the key's overhead.
+        let cost: Int
         var lastUse: UInt64
     }
 
@@ -42,7 +51,7 @@ final class RenderedImageCache: Sendable {
         var statistics = Statistics()
     }
 
-    /// Bytes of encoded images kept at most; 0 keeps nothing.
+    /// Bytes kept at most (encoded images and their keys); 0 keeps nothing.
     let budget: Int
     private let state = Mutex(State())
 
@@ -55,7 +64,7 @@ final class RenderedImageCache: Sendable {
     var statistics: Statistics { state.withLock { $0.statistics } }
 
     /// The image stored for `key`, if any (and marks it as just used).
-    func image(for key: Key) -> ByteBuffer? {
+    func image(for key: Key) -> [UInt8]? {
         guard isEnabled else { return nil }
         return state.withLock { state in
             state.clock += 1
@@ -66,30 +75,31 @@ final class RenderedImageCache: Sendable {
             entry.lastUse = state.clock
             state.entries[key] = entry
             state.statistics.hits += 1
-            return entry.body
+            return entry.image
         }
     }
 
-    /// Keeps `body` for `key`. An image larger than a sixteenth of the budget is not kept (one
-    /// huge rendering would push out hundreds of thumbnails). Over budget, the least recently
-    /// used entries go until a quarter of the budget is free, so eviction (a sort) is rare.
-    func insert(_ body: ByteBuffer, for key: Key) {
-        let size = body.readableBytes
-        guard isEnabled, size <= budget / 16 else { return }
+    /// Keeps `image` for `key`. An entry costing more than a sixteenth of the budget is not kept
+    /// (one huge rendering would push out hundreds of thumbnails). Over budget, the least
+    /// recently used entries go until a quarter of the budget is free, so eviction (a sort) is
+    /// rare.
+    func insert(_ image: [UInt8], for key: Key) {
+        let cost = image.capacity + key.overhead
+        guard isEnabled, cost <= budget / 16 else { return }
         state.withLock { state in
             state.clock += 1
-            if let old = state.entries.updateValue(Entry(body: body, lastUse: state.clock), forKey: key) {
-                state.statistics.bytes -= old.body.readableBytes
+            if let old = state.entries.updateValue(Entry(image: image, cost: cost, lastUse: state.clock), forKey: key) {
+                state.statistics.bytes -= old.cost
             } else {
                 state.statistics.entries += 1
             }
-            state.statistics.bytes += size
+            state.statistics.bytes += cost
             guard state.statistics.bytes > budget else { return }
             let target = budget - budget / 4
             for (oldKey, entry) in state.entries.sorted(by: { $0.value.lastUse < $1.value.lastUse }) {
                 guard state.statistics.bytes > target else { break }
                 state.entries[oldKey] = nil
-                state.statistics.bytes -= entry.body.readableBytes
+                state.statistics.bytes -= entry.cost
                 state.statistics.entries -= 1
             }
         }

@@ -124,28 +124,33 @@ struct RenderedRoutes: Sendable {
             headers[.eTag] = etag
             return Response(status: .notModified, headers: headers)
         }
-        func image(_ body: ByteBuffer, _ etag: String) -> Response {
+        func image(_ bytes: [UInt8], _ etag: String) -> Response {
             var headers = fields
             headers[.eTag] = etag
             headers[.contentType] = contentType
-            return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: body))
+            return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
         }
         // A cached image was rendered from the study as it still is (same validator), so the
         // resource exists: a revalidation or the image needs nothing more from the index.
-        if cache.isEnabled, let validator = try archive.studyValidator(selector), let cached = cache.image(for: cacheKey(validator)) {
-            let etag = Self.etag(validator, format)
-            return notModified(etag) ?? image(cached, etag)
+        if cache.isEnabled {
+            let validator = try archive.studyValidator(selector)
+            if let cached = cache.image(for: cacheKey(validator)) {
+                let etag = Self.etag(validator, format)
+                return notModified(etag) ?? image(cached, etag)
+            }
         }
         let (validator, candidates) = try await archive.renderingCandidates(selector, representativesOnly: representativesOnly)
         let etag = Self.etag(validator, format)
         if let response = notModified(etag) { return response }
         var lastError: Error = DICOMwebError(.notFound, "nothing to render")
-        for file in candidates {
+        for (index, file) in candidates.enumerated() {
             do {
                 let rendered = try await renderedImage(file, frame: frame, options: options)
-                let body = ByteBuffer(bytes: format == .jpeg ? try rendered.jpeg(quality: quality) : try rendered.png())
-                cache.insert(body, for: cacheKey(validator))
-                return image(body, etag)
+                let bytes = format == .jpeg ? try rendered.jpeg(quality: quality) : try rendered.png()
+                // Only the first choice is kept: a later candidate answers for one that failed,
+                // maybe for a passing reason (a file that could not be opened just then).
+                if index == 0 { cache.insert(bytes, for: cacheKey(validator)) }
+                return image(bytes, etag)
             } catch {
                 lastError = error
                 if candidates.count == 1 { break }

@@ -38,15 +38,16 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Public base URL written into RetrieveURLs (default: from the Host header).")
     var publicURL: String?
 
-    @Option(help: "MiB of memory for rendered images and thumbnails already encoded; 0 turns the cache off (env MINIVNA_RENDER_CACHE_MB).")
-    var renderCacheMb: Int = Int(ProcessInfo.processInfo.environment["MINIVNA_RENDER_CACHE_MB"] ?? "") ?? 32
+    @Option(help: "MiB of memory for rendered images and thumbnails already encoded, default 32; 0 turns the cache off (env MINIVNA_RENDER_CACHE_MB).")
+    var renderCacheMb: Int?
 
     func run() async throws {
         guard let policy = DuplicatePolicy(rawValue: duplicates) else {
             throw ValidationError("--duplicates must be reject or replace")
         }
-        guard (0...65_536).contains(renderCacheMb) else {
-            throw ValidationError("--render-cache-mb must be from 0 to 65536")
+        let environmentCache = ProcessInfo.processInfo.environment["MINIVNA_RENDER_CACHE_MB"]
+        guard let renderCacheMb = renderCacheMb ?? (environmentCache.map { Int($0) } ?? 32), (0...65_536).contains(renderCacheMb) else {
+            throw ValidationError("--render-cache-mb (or MINIVNA_RENDER_CACHE_MB) must be a whole number from 0 to 65536")
         }
         var logger = Logger(label: "minivna")
         logger.logLevel = .info

@@ -85,6 +85,36 @@ import Testing
         }
     }
 
+    /// The grayscale loop of bilinear scaling against the general loop: a grey image scaled as
+    /// itself and as RGB (every channel the grey value) must give the grey value in each channel.
+    @Test(arguments: [(40, 40), (64, 13), (1, 1), (130, 96), (517, 301)])
+    func grayscaleScalingEqualsTheColorPath(viewport: (Int, Int)) {
+        var generator = SystemRandomNumberGenerator()
+        let grey = (0..<(301 * 517)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        let gray = Renderer.scaled(RenderedImage(width: 517, height: 301, channels: 1, pixels: grey), toFit: viewport)
+        let color = Renderer.scaled(RenderedImage(width: 517, height: 301, channels: 3, pixels: grey.flatMap { [$0, $0, $0] }),
+                                    toFit: viewport)
+        #expect(gray.width == color.width && gray.height == color.height)
+        #expect(color.pixels == gray.pixels.flatMap { [$0, $0, $0] }, "to \(viewport)")
+    }
+
+    /// 8-bit stored values (unsigned, and signed) through the VOI table while shrinking.
+    @Test(arguments: [0, 1])
+    func shrinkingEightBitSamplesEqualsRenderingThenScaling(pixelRepresentation: Int) throws {
+        var generator = SystemRandomNumberGenerator()
+        let bytes = (0..<(97 * 131)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        let pixels = PixelDescription(rows: 97, columns: 131, samplesPerPixel: 1, bitsAllocated: 8, bitsStored: 8,
+                                      pixelRepresentation: pixelRepresentation, photometricInterpretation: "MONOCHROME2",
+                                      planarConfiguration: 0)
+        for window in [(100.0, 120.0, VOIFunction.linear), (0.0, 200.0, .linearExact)] {
+            let full = try Renderer.render(frame: bytes, pixels: pixels, photometricInterpretation: "MONOCHROME2", planar: false,
+                                           dataSet: DataSet(), options: RenderOptions(window: window))
+            let shrunk = try Renderer.render(frame: bytes, pixels: pixels, photometricInterpretation: "MONOCHROME2", planar: false,
+                                             dataSet: DataSet(), options: RenderOptions(window: window, viewport: (50, 50)))
+            #expect(shrunk.pixels == Renderer.scaled(full, toFit: (50, 50)).pixels, "\(window)")
+        }
+    }
+
     @Test func viewportKeepsTheAspectRatio() throws {
         let (bytes, pixels, ds) = ct(Array(repeating: 40, count: 8))
         let image = try Renderer.render(frame: bytes, pixels: pixels, photometricInterpretation: "MONOCHROME2", planar: false,

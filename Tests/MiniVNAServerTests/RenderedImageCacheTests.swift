@@ -15,52 +15,65 @@ import Testing
                                frame: frame, representativesOnly: false, options: options, contentType: contentType, quality: quality)
     }
 
-    private func body(_ size: Int, fill: UInt8 = 7) -> ByteBuffer {
-        ByteBuffer(bytes: [UInt8](repeating: fill, count: size))
+    private func image(_ size: Int, fill: UInt8 = 7) -> [UInt8] {
+        [UInt8](repeating: fill, count: size)
     }
+
+    /// What an entry counts against the budget: the array's capacity and the key's overhead.
+    private func cost(_ image: [UInt8], _ key: RenderedImageCache.Key) -> Int { image.capacity + key.overhead }
 
     @Test func answersOnlyTheExactRenderingItKept() {
         let cache = RenderedImageCache(budget: 1 << 20)
-        cache.insert(body(100), for: key())
-        #expect(cache.image(for: key()) == body(100))
+        cache.insert(image(100), for: key())
+        #expect(cache.image(for: key()) == image(100))
         // Any difference in what the rendering depends on is another image; a changed study
         // (another validator) above all.
         for other in [key("\"1-2-b\""), key(instance: "2.25.2"), key(frame: 2), key(options: "40.0,400.0,linear;full;enlarge"),
                       key(contentType: "image/png"), key(quality: 50)] {
             #expect(cache.image(for: other) == nil)
         }
-        #expect(cache.statistics == .init(hits: 1, misses: 6, entries: 1, bytes: 100))
+        #expect(cache.statistics == .init(hits: 1, misses: 6, entries: 1, bytes: cost(image(100), key())))
     }
 
     @Test func overBudgetTheLeastRecentlyUsedGoFirst() {
-        let cache = RenderedImageCache(budget: 1_600)   // entries of 100 bytes: 16 fit
-        for i in 0..<16 { cache.insert(body(100), for: key(instance: "2.25.\(i)")) }
-        #expect(cache.statistics.entries == 16 && cache.statistics.bytes == 1_600)
-        _ = cache.image(for: key(instance: "2.25.0"))   // now the most recently used
-        cache.insert(body(100), for: key(instance: "2.25.16"))
-        // Over budget: the oldest go until a quarter of the budget is free (1,200 bytes kept).
-        #expect(cache.statistics.entries == 12 && cache.statistics.bytes == 1_200)
-        #expect(cache.image(for: key(instance: "2.25.0")) != nil)
+        // Sixteen entries of the same cost fill the budget exactly (instance UIDs of one length).
+        let entry = cost(image(1_000), key(instance: "2.25.10"))
+        let cache = RenderedImageCache(budget: 16 * entry)
+        for i in 10..<26 { cache.insert(image(1_000), for: key(instance: "2.25.\(i)")) }
+        #expect(cache.statistics.entries == 16 && cache.statistics.bytes == 16 * entry)
+        _ = cache.image(for: key(instance: "2.25.10"))   // now the most recently used
+        cache.insert(image(1_000), for: key(instance: "2.25.26"))
+        // Over budget: the oldest go until a quarter of the budget is free (12 entries kept).
+        #expect(cache.statistics.entries == 12 && cache.statistics.bytes == 12 * entry)
+        #expect(cache.image(for: key(instance: "2.25.10")) != nil)
+        #expect(cache.image(for: key(instance: "2.25.26")) != nil)
+        for gone in 11...15 { #expect(cache.image(for: key(instance: "2.25.\(gone)")) == nil) }
         #expect(cache.image(for: key(instance: "2.25.16")) != nil)
-        for gone in 1...5 { #expect(cache.image(for: key(instance: "2.25.\(gone)")) == nil) }
-        #expect(cache.image(for: key(instance: "2.25.6")) != nil)
     }
 
-    @Test func replacingAnEntryCountsItsBytesOnce() {
+    @Test func countsWhatEntriesReallyHold() {
         let cache = RenderedImageCache(budget: 1 << 20)
-        cache.insert(body(100, fill: 1), for: key())
-        cache.insert(body(300, fill: 2), for: key())
-        #expect(cache.statistics.entries == 1 && cache.statistics.bytes == 300)
-        #expect(cache.image(for: key()) == body(300, fill: 2))
+        var roomy = [UInt8]()
+        roomy.reserveCapacity(4_096)   // a 100-byte image in a 4 KiB array counts as 4 KiB
+        roomy += image(100)
+        cache.insert(roomy, for: key())
+        #expect(cache.statistics.bytes == roomy.capacity + key().overhead && roomy.capacity >= 4_096)
+        // Replacing an entry counts its bytes once.
+        cache.insert(image(300, fill: 2), for: key())
+        #expect(cache.statistics.entries == 1 && cache.statistics.bytes == cost(image(300), key()))
+        #expect(cache.image(for: key()) == image(300, fill: 2))
     }
 
     @Test func keepsNothingTooLargeOrWhenTurnedOff() {
-        let cache = RenderedImageCache(budget: 1_600)
-        cache.insert(body(101), for: key())   // over a sixteenth of the budget
+        let small = cost(image(100), key())
+        let cache = RenderedImageCache(budget: 16 * small)
+        cache.insert(image(200), for: key())   // over a sixteenth of the budget
         #expect(cache.image(for: key()) == nil && cache.statistics.entries == 0)
+        cache.insert(image(100), for: key())
+        #expect(cache.image(for: key()) != nil)
         let off = RenderedImageCache(budget: 0)
         #expect(!off.isEnabled)
-        off.insert(body(1), for: key())
+        off.insert(image(1), for: key())
         #expect(off.image(for: key()) == nil && off.statistics == .init())
     }
 }

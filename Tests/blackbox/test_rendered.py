@@ -1,7 +1,9 @@
 """WADO-RS rendered and thumbnail resources: decoded with Pillow, compared with a numpy
 rendering of pydicom's pixel data (PS3.3 C.11.2.1.2 linear VOI)."""
 import io
+import os
 import pathlib
+import subprocess
 
 import numpy as np
 import pydicom
@@ -195,10 +197,36 @@ def test_a_cached_rendering_never_outlives_the_study_it_was_rendered_from(start_
     assert_json_error(requests.get(rendered, headers={"Accept": "image/png"}, timeout=30), 404)
 
 
-def test_the_render_cache_can_be_turned_off(start_server):
-    server = start_server("--render-cache-mb", "0")
+def _flip_stored_pixels(server, ds):
+    """Rewrites the stored file in place (same size, rows reversed) behind the server's back."""
+    [path] = pathlib.Path(server.data_dir).glob(f"files/*/{ds.SOPInstanceUID}.dcm")
+    stored = pydicom.dcmread(path)
+    stored.PixelData = stored.pixel_array[::-1, :].astype(stored.pixel_array.dtype).tobytes()
+    stored.save_as(path, enforce_file_format=True)
+    return stored
+
+
+@pytest.mark.parametrize("cache_mb, rendered_again", [("0", True), ("32", False)])
+def test_the_render_cache_can_be_turned_off(start_server, cache_mb, rendered_again):
+    """With --render-cache-mb 0 every request renders the file as it is now; with a cache a
+    repeated request is answered from memory (the study's validator has not changed: the file
+    was rewritten behind the server's back, which only this test does)."""
+    server = start_server("--render-cache-mb", cache_mb)
     ds = pydicom.dcmread(CT)
     assert stow(server.base, [CT.read_bytes()]).status_code == 200
-    answers = [requests.get(url(server, CT, ds, "/rendered?window=40,400"), headers={"Accept": "image/png"}, timeout=30)
-               for _ in range(2)]
-    assert [r.status_code for r in answers] == [200, 200] and answers[0].content == answers[1].content
+    rendered = url(server, CT, ds, "/rendered?window=40,400")
+    first = requests.get(rendered, headers={"Accept": "image/png"}, timeout=30)
+    assert first.status_code == 200
+    flipped = _flip_stored_pixels(server, ds)
+    again = requests.get(rendered, headers={"Accept": "image/png"}, timeout=30)
+    assert again.status_code == 200 and (again.content != first.content) == rendered_again
+    if rendered_again:
+        pixels = np.asarray(Image.open(io.BytesIO(again.content)).convert("L")).astype(np.int64)
+        assert np.abs(pixels - reference_window(flipped, 40, 400)).max() <= 1
+
+
+def test_an_invalid_render_cache_size_is_refused(minivna_bin, tmp_data_root):
+    for args, env in ((["--render-cache-mb", "-1"], {}), ([], {"MINIVNA_RENDER_CACHE_MB": "lots"})):
+        r = subprocess.run([str(minivna_bin), "serve", "--port", "0", "--data", str(tmp_data_root), *args],
+                           env={**os.environ, **env}, capture_output=True, text=True, timeout=30)
+        assert r.returncode != 0 and "render-cache-mb" in r.stderr, (args, env, r.stderr)
