@@ -1,6 +1,7 @@
 import DICOM
 import Foundation
 import GRDB
+import Synchronization
 
 /// What to do when an instance arrives again with the same SOP Instance UID but other content.
 public enum DuplicatePolicy: String, Sendable, CaseIterable {
@@ -61,10 +62,15 @@ public final class Archive: Sendable {
     let leases = ReadLeases()
     /// Concurrent ingests' index transactions, batched (see `commit(_:)`).
     private let commits = GroupCommit<PreparedInstance, Result<IngestResult.Outcome, ArchiveError>>()
+    /// One process at a time in the data folder (see `DataFolderLock`); released with the archive.
+    private let lock: Mutex<DataFolderLock?>
 
-    /// Opens (or creates) the data folder: `files/`, `tmp/` and `index.sqlite`.
+    /// Opens (or creates) the data folder: `files/`, `tmp/` and `index.sqlite`. Throws when another
+    /// process has it open.
     public init(configuration: ArchiveConfiguration) throws {
         self.configuration = configuration
+        try FileManager.default.createDirectory(at: configuration.dataDirectory, withIntermediateDirectories: true)
+        lock = Mutex(try DataFolderLock(directory: configuration.dataDirectory))
         store = try FileBlobStore(root: configuration.dataDirectory)
         index = try ArchiveIndex(path: configuration.dataDirectory.appendingPathComponent("index.sqlite").path)
         events = ArchiveEvents(quietPeriod: configuration.studyQuietPeriod)
@@ -72,6 +78,12 @@ public final class Archive: Sendable {
         try recoverInterruptedIngests()
         try removeFilesOfCommittedDeletions()
         try fillMissingMetadata()
+    }
+
+    /// Lets another `Archive` open the data folder while this one still exists (tests that
+    /// simulate a restart; a process releases it by ending).
+    func releaseDataFolderLock() {
+        lock.withLock { $0 = nil }
     }
 
     /// After a crash: the paths the journal's last transaction recorded are files moved into

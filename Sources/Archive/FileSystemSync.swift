@@ -6,7 +6,7 @@ import Synchronization
 /// through one descriptor kept open. A write-back error is reported by `syncfs` once, to
 /// whichever call comes first, which may not be the one whose files failed; so any failure is
 /// remembered and every later barrier fails too: after a write error the archive acknowledges no
-/// instance until it is restarted (and `minivna verify` run), rather than risk acknowledging one
+/// instance until it is restarted (and, stopped, `minivna verify` run), rather than risk acknowledging one
 /// whose data did not reach the disk. Calls are serialized so that a failure is recorded before
 /// another call can succeed.
 final class FileSystemSync: Sendable {
@@ -34,7 +34,7 @@ final class FileSystemSync: Sendable {
         let failed = failure.withLock { failure -> String? in
             if failure == nil, syncCall(fd) != 0 {
                 failure = "syncfs of \(directory) failed (\(String(cString: strerror(errno)))): no instance is acknowledged "
-                    + "until MiniVNA is restarted and `minivna verify` has been run"
+                    + "until MiniVNA is restarted (check the disk, and with MiniVNA stopped run `minivna verify`)"
             }
             return failure
         }

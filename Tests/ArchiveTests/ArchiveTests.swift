@@ -239,6 +239,7 @@ enum Fixture {
         let committed = FileBlobStore.relativePath(forSOPInstanceUID: "2.25.1")
         try Data("#\n\(committed)\n#\n\(orphan)\n".utf8).write(to: t.directory.appendingPathComponent("ingest.journal"))
         #expect(try t.archive.verify().filesWithoutRows == [orphan])
+        t.archive.releaseDataFolderLock()   // as the crashed process's end would
         let reopened = try Archive(configuration: ArchiveConfiguration(dataDirectory: t.directory))
         #expect(try reopened.verify().isClean)
         #expect(try reopened.index.counts() == (1, 1, 1))
@@ -269,8 +270,26 @@ enum Fixture {
     @Test func reopensAnExistingDataFolderWithEverythingInIt() async throws {
         let t = try TemporaryArchive()
         _ = try await t.archive.ingest(bytes: try Fixture.instance(sop: "2.25.1"))
+        t.archive.releaseDataFolderLock()
         let reopened = try Archive(configuration: ArchiveConfiguration(dataDirectory: t.directory))
         #expect(try reopened.index.counts() == (1, 1, 1))
+    }
+
+    /// Opening runs crash recovery, which removes uncommitted files and uploads in `tmp/`: on a
+    /// folder another archive has open, that would remove what it is about to acknowledge.
+    @Test func aDataFolderOpenElsewhereIsRefusedAndNothingInItIsTouched() async throws {
+        let t = try TemporaryArchive()
+        _ = try await t.archive.ingest(bytes: try Fixture.instance(sop: "2.25.1"))
+        let upload = try t.archive.store.writeTemporary(try Fixture.instance(sop: "2.25.2"))
+        #expect {
+            try Archive(configuration: ArchiveConfiguration(dataDirectory: t.directory))
+        } throws: { error in
+            (error as? ArchiveError)?.reason.contains("in use by another MiniVNA process") == true
+        }
+        #expect(FileManager.default.fileExists(atPath: upload.url.path))
+        let results = await t.archive.ingest(stagedFiles: [upload])
+        #expect(try results[0].get().outcome == .stored)
+        #expect(try t.archive.verify().isClean)
     }
 }
 

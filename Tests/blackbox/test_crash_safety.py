@@ -195,5 +195,28 @@ def test_concurrent_single_instance_requests_each_get_their_own_outcome(start_se
     assert failure_reasons(results[-1].json()) == [0x0111]
     found = uids(qido_json(server.base, f"/studies/{study}/instances"), SOP_UID)
     assert sorted(found) == sorted(f"2.25.8102.{i}" for i in range(24))
+    server.stop()
     check = _verify(server.binary, server.data_dir)
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_a_second_process_cannot_open_a_data_folder_in_use(start_server, minivna_bin, tmp_path):
+    """Opening a data folder recovers interrupted ingests (it removes files whose rows are not
+    committed, and every upload in tmp/): run against a live server's folder, that would delete
+    what the server is about to acknowledge. So verify, import and reindex refuse a folder in use."""
+    server = start_server()
+    ds = make_dataset(patient_name="Lock^Held")
+    assert stow(server.base, [to_bytes(ds)]).status_code == 200
+    upload = pathlib.Path(server.data_dir) / "tmp" / "upload-in-progress.part"
+    upload.write_bytes(b"half an upload")
+    incoming = tmp_path / "incoming.dcm"
+    incoming.write_bytes(to_bytes(make_dataset(patient_name="Lock^Import")))
+    for args in (["verify"], ["reindex"], ["import", str(incoming)]):
+        out = subprocess.run([str(minivna_bin), *args, "--data", server.data_dir], capture_output=True, text=True, timeout=60)
+        assert out.returncode != 0 and "in use by another MiniVNA process" in out.stderr + out.stdout, (args, out.stderr)
+    assert upload.exists()
+    assert _found(server.base, [ds.SOPInstanceUID]) == {ds.SOPInstanceUID}
+    assert stow(server.base, [to_bytes(make_dataset(patient_name="Lock^After"))]).status_code == 200
+    server.stop()
+    out = _verify(minivna_bin, server.data_dir)
+    assert out.returncode == 0 and out.stdout.strip().endswith("clean"), out.stdout + out.stderr
