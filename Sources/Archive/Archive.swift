@@ -284,43 +284,76 @@ public final class Archive: Sendable {
     /// One index transaction for a batch of submissions (each a request's instances, their data
     /// already durable): a savepoint per instance (which moves its file into place), then one
     /// barrier that makes every folder entry that changed durable, then the commit. Beyond each
-    /// request's own data barrier, a batch costs two device flushes (folders, the WAL's fsync)
-    /// whatever its size, where each instance used to cost two. When the transaction fails after
-    /// files were moved into place, files and index are put back in agreement and every instance
-    /// of the batch fails.
+    /// request's own data barrier, a batch costs two device flushes (folders, the WAL's sync)
+    /// whatever its size. Every instance of the batch fails when the transaction fails: before
+    /// the commit, files and index are put back in agreement; when the commit itself fails, see
+    /// `CommitFailure`.
     func commit(_ batch: [[PreparedInstance]]) async -> [[Result<IngestResult.Outcome, ArchiveError>]] {
         let (store, journal, policy) = (self.store, self.journal, configuration.duplicatePolicy)
         do {
-            return try await index.pool.write { db in
-                try journal.beginTransaction()
-                var movedInto = Set<String>()
-                let outcomes = batch.map { items in
-                    items.map { item -> Result<IngestResult.Outcome, ArchiveError> in
-                        do {
-                            var outcome = IngestResult.Outcome.stored
-                            try db.inSavepoint {
-                                let (kind, folder) = try Self.apply(item, policy: policy, store: store, journal: journal, db)
-                                outcome = kind
-                                if let folder { movedInto.insert(folder) }
-                                return .commit
-                            }
-                            return .success(outcome)
-                        } catch {
-                            let failure = error as? ArchiveError ?? ArchiveError(.storage, "index: \(error)")
-                            return .failure(failure.about(sopClassUID: item.attributes.sopClassUID,
-                                                          sopInstanceUID: item.attributes.sopInstanceUID))
-                        }
-                    }
+            return try await index.pool.writeWithoutTransaction { db in
+                try db.beginTransaction(.immediate)
+                let outcomes: [[Result<IngestResult.Outcome, ArchiveError>]]
+                do {
+                    outcomes = try Self.apply(batch, policy: policy, store: store, journal: journal, db)
+                } catch {
+                    try? db.rollback()
+                    throw error
                 }
-                try store.makeDurable(movedInto)
+                do {
+                    try db.commit()
+                } catch {
+                    if db.isInsideTransaction { try? db.rollback() }
+                    throw CommitFailure(underlying: error)
+                }
                 return outcomes
             }
+        } catch let error as CommitFailure {
+            let reason = "the index commit failed (\(error.underlying)): no instance is acknowledged until MiniVNA is restarted"
+            store.refuseFurtherIngests(because: reason)
+            return batch.map { items in items.map { _ in .failure(ArchiveError(.storage, reason)) } }
         } catch {
             let all = batch.flatMap { $0 }
             try? reconcile(relativePaths: all.map(\.new.path))
             let failure = ArchiveError(.storage, "the index transaction failed: \(error)")
             return batch.map { items in items.map { _ in .failure(failure) } }
         }
+    }
+
+    /// Inside the batch's transaction: the journal's marker, each instance in a savepoint of its
+    /// own, then the barrier for the folders whose entries changed.
+    private static func apply(_ batch: [[PreparedInstance]], policy: DuplicatePolicy, store: FileBlobStore, journal: IngestJournal,
+                              _ db: Database) throws -> [[Result<IngestResult.Outcome, ArchiveError>]] {
+        try journal.beginTransaction()
+        var movedInto = Set<String>()
+        let outcomes = batch.map { items in
+            items.map { item -> Result<IngestResult.Outcome, ArchiveError> in
+                do {
+                    var outcome = IngestResult.Outcome.stored
+                    try db.inSavepoint {
+                        let (kind, folder) = try Self.apply(item, policy: policy, store: store, journal: journal, db)
+                        outcome = kind
+                        if let folder { movedInto.insert(folder) }
+                        return .commit
+                    }
+                    return .success(outcome)
+                } catch {
+                    let failure = error as? ArchiveError ?? ArchiveError(.storage, "index: \(error)")
+                    return .failure(failure.about(sopClassUID: item.attributes.sopClassUID, sopInstanceUID: item.attributes.sopInstanceUID))
+                }
+            }
+        }
+        try store.makeDurable(movedInto)
+        return outcomes
+    }
+
+    /// A COMMIT that failed. Unlike an error before it, its transaction may yet turn out to be
+    /// committed: when the WAL's sync fails, the commit record may already be in the WAL file, and
+    /// a restart's recovery brings the rows back. Removing the files now could leave rows without
+    /// files; so they stay, no instance is acknowledged until a restart, and start-up recovery
+    /// reconciles the files the journal names with whatever SQLite recovered.
+    private struct CommitFailure: Error {
+        let underlying: any Error
     }
 
     /// One instance inside the index transaction: duplicate policy, rows, journal, rename.

@@ -25,6 +25,11 @@ final class FileSystemSync: Sendable {
 
     deinit { close(fd) }
 
+    /// Makes every later barrier fail with `reason` (kept if a failure is already recorded).
+    func refuseFurtherBarriers(because reason: String) {
+        failure.withLock { failure in if failure == nil { failure = reason } }
+    }
+
     /// Throws once a `sync` has failed.
     func checkNoEarlierFailure() throws {
         if let failed = failure.withLock({ $0 }) { throw ArchiveError(.storage, failed) }

@@ -275,6 +275,37 @@ enum Fixture {
         #expect(try reopened.index.counts() == (1, 1, 1))
     }
 
+    /// A COMMIT that fails may still be recovered by SQLite at restart (its record can be in the
+    /// WAL), so its files stay and nothing more is acknowledged until a restart, whose recovery
+    /// then matches the files to what SQLite kept (here: nothing, the transaction rolled back).
+    @Test func aFailedCommitStopsIngestsUntilARestartReconciles() async throws {
+        let t = try TemporaryArchive()
+        _ = try await t.archive.ingest(bytes: try Fixture.instance(sop: "2.25.1"))
+        // A deferred foreign key that every new instance row violates: checked at COMMIT only.
+        try await t.archive.index.pool.write { db in
+            try db.execute(sql: """
+                CREATE TABLE commitBlocker (instanceRowID INTEGER REFERENCES instance(id) DEFERRABLE INITIALLY DEFERRED);
+                CREATE TRIGGER blockCommits AFTER INSERT ON instance BEGIN INSERT INTO commitBlocker VALUES (-1); END;
+                """)
+        }
+        await #expect(throws: ArchiveError.self) { try await t.archive.ingest(bytes: try Fixture.instance(sop: "2.25.2")) }
+        let kept = t.archive.store.url(forRelativePath: FileBlobStore.relativePath(forSOPInstanceUID: "2.25.2"))
+        #expect(FileManager.default.fileExists(atPath: kept.path))
+        do {
+            _ = try await t.archive.ingest(bytes: try Fixture.instance(sop: "2.25.3"))
+            Issue.record("an ingest was acknowledged after a failed commit")
+        } catch let error as ArchiveError {
+            #expect(error.reason.contains("no instance is acknowledged until MiniVNA is restarted"))
+        }
+        try await t.archive.index.pool.write { db in try db.execute(sql: "DROP TRIGGER blockCommits; DROP TABLE commitBlocker") }
+        t.archive.releaseDataFolderLock()
+        let restarted = try Archive(configuration: ArchiveConfiguration(dataDirectory: t.directory))
+        #expect(!FileManager.default.fileExists(atPath: kept.path))
+        #expect(try restarted.index.counts() == (1, 1, 1))
+        #expect(try restarted.verify().isClean)
+        #expect(try await restarted.ingest(bytes: try Fixture.instance(sop: "2.25.3")).outcome == .stored)
+    }
+
     /// Opening runs crash recovery, which removes uncommitted files and uploads in `tmp/`: on a
     /// folder another archive has open, that would remove what it is about to acknowledge.
     @Test func aDataFolderOpenElsewhereIsRefusedAndNothingInItIsTouched() async throws {
