@@ -27,6 +27,11 @@ public actor ReadLeases {
         }
     }
 
+    /// Whether no reader holds a lease on the study now.
+    func isFree(study: String) -> Bool {
+        counts[study] == nil
+    }
+
     /// Returns when no lease on the study is held.
     func waitUntilFree(study: String) async {
         guard counts[study] != nil else { return }
@@ -72,16 +77,27 @@ extension Archive {
         guard deleted > 0 else { throw try notFound(selector) }
         await events.publish(.deleted(studyInstanceUID: selector.study, seriesInstanceUID: selector.series,
                                       sopInstanceUID: selector.instance))
-        let study = selector.study
+        await removeDeletedFilesWhenUnread(study: selector.study)
+        return deleted
+    }
+
+    /// Removes the files of the study's committed deletions (and replacements): now when no
+    /// reader holds the study (one that starts later reads the committed rows, which no longer
+    /// name them), else once the readers that started before are done.
+    func removeDeletedFilesWhenUnread(study: String) async {
+        if await leases.isFree(study: study) {
+            try? removeFilesOfCommittedDeletions(study: study)
+            return
+        }
         Task { [self] in
             await leases.waitUntilFree(study: study)
             try? removeFilesOfCommittedDeletions(study: study)
         }
-        return deleted
     }
 
-    /// Unlinks the files of committed deletions (of one study, or all at start-up when no reader
-    /// exists) and forgets them. A path that an instance stored again since then uses is kept.
+    /// Unlinks the files of committed deletions and replacements (of one study, or all at start-up
+    /// when no reader exists) and forgets them. A path that an instance stored again since then
+    /// uses is kept.
     func removeFilesOfCommittedDeletions(study: String? = nil) throws {
         let pending = try index.pool.read { db in
             try Row.fetchAll(db, sql: "SELECT id, path FROM pendingDeletion WHERE ? IS NULL OR studyInstanceUID = ? ORDER BY id",

@@ -99,8 +99,9 @@ public final class Archive: Sendable {
     }
 
     /// Makes files that an uncommitted transaction moved into place agree with the index: without
-    /// a row the file is removed; with a row that no longer describes it (an uncommitted
-    /// replacement) the row is rebuilt from the file.
+    /// a row the file is removed; with a row that no longer describes it (a replacement written
+    /// over the stored file, as versions before replacements had files of their own did) the row
+    /// is rebuilt from the file.
     func reconcile(relativePaths: [String]) throws {
         for path in relativePaths {
             let url = store.url(forRelativePath: path)
@@ -291,11 +292,11 @@ public final class Archive: Sendable {
     func commit(_ batch: [[PreparedInstance]]) async -> [[Result<IngestResult.Outcome, ArchiveError>]] {
         let (store, journal, policy) = (self.store, self.journal, configuration.duplicatePolicy)
         do {
-            return try await index.pool.writeWithoutTransaction { db in
+            let (outcomes, replacedInStudies) = try await index.pool.writeWithoutTransaction { db in
                 try db.beginTransaction(.immediate)
-                let outcomes: [[Result<IngestResult.Outcome, ArchiveError>]]
+                let applied: (outcomes: [[Result<IngestResult.Outcome, ArchiveError>]], replacedInStudies: Set<String>)
                 do {
-                    outcomes = try Self.apply(batch, policy: policy, store: store, journal: journal, db)
+                    applied = try Self.apply(batch, policy: policy, store: store, journal: journal, db)
                 } catch {
                     try? db.rollback()
                     throw error
@@ -306,15 +307,18 @@ public final class Archive: Sendable {
                     if db.isInsideTransaction { try? db.rollback() }
                     throw CommitFailure(underlying: error)
                 }
-                return outcomes
+                return applied
             }
+            for study in replacedInStudies { await removeDeletedFilesWhenUnread(study: study) }
+            return outcomes
         } catch let error as CommitFailure {
             let reason = "the index commit failed (\(error.underlying)): no instance is acknowledged until MiniVNA is restarted"
             store.refuseFurtherIngests(because: reason)
             return batch.map { items in items.map { _ in .failure(ArchiveError(.storage, reason)) } }
         } catch {
-            let all = batch.flatMap { $0 }
-            try? reconcile(relativePaths: all.map(\.new.path))
+            // The journal's last section names every file this transaction moved into place
+            // (replacements included, under their own names).
+            try? reconcile(relativePaths: IngestJournal.pathsOfLastTransaction(at: journal.url))
             let failure = ArchiveError(.storage, "the index transaction failed: \(error)")
             return batch.map { items in items.map { _ in .failure(failure) } }
         }
@@ -322,18 +326,22 @@ public final class Archive: Sendable {
 
     /// Inside the batch's transaction: the journal's marker, each instance in a savepoint of its
     /// own, then the barrier for the folders whose entries changed.
+    /// Also returns the studies whose replaced files wait for removal after the commit.
     private static func apply(_ batch: [[PreparedInstance]], policy: DuplicatePolicy, store: FileBlobStore, journal: IngestJournal,
-                              _ db: Database) throws -> [[Result<IngestResult.Outcome, ArchiveError>]] {
+                              _ db: Database) throws
+        -> (outcomes: [[Result<IngestResult.Outcome, ArchiveError>]], replacedInStudies: Set<String>) {
         try journal.beginTransaction()
         var movedInto = Set<String>()
+        var replacedInStudies = Set<String>()
         let outcomes = batch.map { items in
             items.map { item -> Result<IngestResult.Outcome, ArchiveError> in
                 do {
                     var outcome = IngestResult.Outcome.stored
                     try db.inSavepoint {
-                        let (kind, folder) = try Self.apply(item, policy: policy, store: store, journal: journal, db)
-                        outcome = kind
-                        if let folder { movedInto.insert(folder) }
+                        let applied = try Self.apply(item, policy: policy, store: store, journal: journal, db)
+                        outcome = applied.outcome
+                        if let folder = applied.folder { movedInto.insert(folder) }
+                        if let study = applied.replacedInStudy { replacedInStudies.insert(study) }
                         return .commit
                     }
                     return .success(outcome)
@@ -344,7 +352,7 @@ public final class Archive: Sendable {
             }
         }
         try store.makeDurable(movedInto)
-        return outcomes
+        return (outcomes, replacedInStudies)
     }
 
     /// A COMMIT that failed. Unlike an error before it, its transaction may yet turn out to be
@@ -358,19 +366,23 @@ public final class Archive: Sendable {
 
     /// One instance inside the index transaction: duplicate policy, rows, journal, rename.
     /// Rows first, then the rename, then (the caller's) barrier and commit: a crash before the
-    /// commit leaves a file named in the journal, which start-up recovery removes. Returns the
-    /// outcome and the folder whose entry changed (nil when nothing was moved).
+    /// commit leaves a file named in the journal, which start-up recovery removes. A replacement
+    /// gets a file of its own (`FileBlobStore.replacementPath`) and the stored file is recorded
+    /// for removal in the same transaction (as a delete does): until the commit, the stored
+    /// instance is untouched, so a replacement that fails, or is interrupted, leaves it as it was.
+    /// Returns the outcome and the folder whose entry changed (nil when nothing was moved).
     static func apply(_ item: PreparedInstance, policy: DuplicatePolicy, store: FileBlobStore, journal: IngestJournal,
-                      _ db: Database) throws -> (IngestResult.Outcome, String?) {
-        let new = item.new
+                      _ db: Database) throws -> (outcome: IngestResult.Outcome, folder: String?, replacedInStudy: String?) {
+        var new = item.new
         var outcome = IngestResult.Outcome.stored
+        var replacedInStudy: String?
         if let existing = try ArchiveIndex.storedInstance(db, new.attributes.sopInstanceUID) {
             let stored = store.url(forRelativePath: existing.path)
             if existing.size == new.size, existing.crc32 == new.crc32, try sameBytes(stored, item.temporaryFile) {
-                return (.alreadyStored, nil)
+                return (.alreadyStored, nil, nil)
             }
             if let received = item.receivedFile, try sameBytes(stored, received) {
-                return (.alreadyStored, nil)   // stored as received earlier (policy off then, or it failed)
+                return (.alreadyStored, nil, nil)   // stored as received earlier (policy off then, or it failed)
             }
             guard policy == .replace else {
                 throw ArchiveError(.conflict,
@@ -378,11 +390,17 @@ public final class Archive: Sendable {
                     subject: new.attributes.sopInstanceUID)
             }
             outcome = .replaced
+            new = ArchiveIndex.NewInstance(attributes: new.attributes, transferSyntaxUID: new.transferSyntaxUID,
+                                           path: FileBlobStore.replacementPath(forSOPInstanceUID: new.attributes.sopInstanceUID),
+                                           size: new.size, crc32: new.crc32, metadataJSON: new.metadataJSON)
+            try db.execute(sql: "INSERT INTO pendingDeletion (path, studyInstanceUID) VALUES (?, ?)",
+                           arguments: [existing.path, existing.studyInstanceUID])
+            replacedInStudy = existing.studyInstanceUID
         }
         try ArchiveIndex.insert(new, replacing: outcome == .replaced, db)
         try journal.willMove(relativePath: new.path)
         let folder = try store.commit(temporary: item.temporaryFile, toRelativePath: new.path)
-        return (outcome, folder)
+        return (outcome, folder, replacedInStudy)
     }
 
     static func sizeAndChecksum(of url: URL) throws -> (Int, UInt32) {

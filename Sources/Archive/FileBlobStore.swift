@@ -62,6 +62,14 @@ public struct FileBlobStore: Sendable {
         return "\(hex.prefix(3))/\(uid).dcm"
     }
 
+    /// Where a replacement of the instance goes: a name of its own next to the stored file
+    /// (`uid~<random>.dcm`; a UID has no `~`), so the stored file stays untouched until the
+    /// replacement's transaction commits, and is removed only after that (see `Archive.apply`).
+    public static func replacementPath(forSOPInstanceUID uid: String) -> String {
+        let folder = relativePath(forSOPInstanceUID: uid).split(separator: "/").first ?? ""
+        return "\(folder)/\(uid)~\(String(UInt64.random(in: 0...UInt64.max), radix: 16).leftPadded(to: 16)).dcm"
+    }
+
     public func url(forRelativePath path: String) -> URL {
         filesDirectory.appendingPathComponent(path)
     }

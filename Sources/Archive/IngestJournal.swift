@@ -14,7 +14,7 @@ import Foundation
 /// killed): the page cache outlives the process.
 ///
 /// Used only inside the index's serialized write transactions (GRDB runs one at a time), so
-/// writes never interleave; `truncateIfLarge` runs there too, when no earlier transaction is
+/// writes never interleave; `beginTransaction` restarts the file there too, when no earlier transaction is
 /// still open.
 final class IngestJournal: @unchecked Sendable {
     static let transactionMarker = "#"

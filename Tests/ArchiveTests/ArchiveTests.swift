@@ -107,6 +107,44 @@ enum Fixture {
         let study = try #require(try await t.archive.search(QIDOQuery(level: .study)).dataSets.first)
         #expect(study.strings(.modalitiesInStudy) == ["MR"])
         #expect(try t.archive.verify().isClean)
+        // The replacement has a file of its own; the replaced one is gone (no reader held it).
+        #expect(try filesOf("2.25.1", in: t).count == 1)
+    }
+
+    /// Every file of an instance under `files/` (its own name, or a replacement's `uid~…`).
+    private func filesOf(_ uid: String, in t: TemporaryArchive) throws -> [String] {
+        let folder = FileBlobStore.relativePath(forSOPInstanceUID: uid).split(separator: "/")[0]
+        return try FileManager.default.contentsOfDirectory(atPath: t.archive.store.url(forRelativePath: String(folder)).path)
+            .filter { $0 == "\(uid).dcm" || $0.hasPrefix("\(uid)~") }
+    }
+
+    /// Until its transaction commits, a replacement leaves the stored instance untouched: when it
+    /// fails (here the folder barrier, inside the transaction), the stored file, row and metadata
+    /// are what they were, and the replacement's file is gone.
+    @Test func aFailedReplacementLeavesTheStoredInstanceAsItWas() async throws {
+        let t = try TemporaryArchive(policy: .replace)
+        _ = try await t.archive.ingest(bytes: try Fixture.instance(sop: "2.25.1", modality: "CT"))
+        let stored = try #require(try t.archive.index.storedInstance(sopInstanceUID: "2.25.1"))
+        let bytes = try Data(contentsOf: t.archive.store.url(forRelativePath: stored.path))
+        // Once the new row is in, every later barrier fails: the folder barrier of this transaction.
+        let archive = t.archive
+        try await t.archive.index.pool.write { db in
+            db.add(function: DatabaseFunction("refuseIngests", argumentCount: 0, pure: false) { _ in
+                archive.store.refuseFurtherIngests(because: "injected barrier failure")
+                return nil
+            })
+            try db.execute(sql: "CREATE TEMP TRIGGER failBarrier AFTER INSERT ON instance BEGIN SELECT refuseIngests(); END")
+        }
+        await #expect(throws: ArchiveError.self) {
+            try await t.archive.ingest(bytes: try Fixture.instance(series: "2.25.201", sop: "2.25.1", modality: "MR"))
+        }
+        let after = try #require(try t.archive.index.storedInstance(sopInstanceUID: "2.25.1"))
+        #expect(after.path == stored.path)
+        #expect(try Data(contentsOf: t.archive.store.url(forRelativePath: stored.path)) == bytes)
+        #expect(try filesOf("2.25.1", in: t) == ["2.25.1.dcm"])
+        let study = try #require(try await t.archive.search(QIDOQuery(level: .study)).dataSets.first)
+        #expect(study.strings(.modalitiesInStudy) == ["CT"])
+        #expect(try t.archive.verify().isClean)
     }
 
     @Test func rejectsAnInstanceOfAnotherStudy() async throws {
