@@ -86,7 +86,8 @@ public struct FileBlobStore: Sendable {
 
     /// Moves a complete temporary file (already made durable) into place and returns the folder
     /// whose entry changed: the caller makes it durable, with the rest of its batch, before the
-    /// index commits. A fan-out folder missing (an older layout) is created and made durable here.
+    /// index commits. A fan-out folder that is missing (removed by hand) is created and made
+    /// durable here.
     @discardableResult
     public func commit(temporary: URL, toRelativePath path: String) throws -> String {
         // Paths as strings: URL appending and path extraction cost more than the rename itself.
@@ -105,9 +106,13 @@ public struct FileBlobStore: Sendable {
             guard rename(source, destination) == 0 else {
                 throw ArchiveError(.storage, "cannot move the instance into place: \(String(cString: strerror(errno)))")
             }
-            // The new folders' own entries must be durable too.
-            try Self.fsyncDirectory(URL(fileURLWithPath: directory).deletingLastPathComponent().path)
-            try Self.fsyncDirectory(filesPath)
+            // The new folders' own entries must be durable too (the fan-out folder's parent is
+            // `files/` itself unless the path is deeper).
+            let parent = URL(fileURLWithPath: directory).deletingLastPathComponent().path
+            try Self.fsyncDirectory(parent)
+            if URL(fileURLWithPath: parent).standardizedFileURL != URL(fileURLWithPath: filesPath).standardizedFileURL {
+                try Self.fsyncDirectory(filesPath)
+            }
         }
         return directory
     }
