@@ -139,24 +139,28 @@ struct RenderedRoutes: Sendable {
                 return notModified(etag) ?? image(cached, etag)
             }
         }
-        let (validator, candidates) = try await archive.renderingCandidates(selector, representativesOnly: representativesOnly)
-        let etag = Self.etag(validator, format)
-        if let response = notModified(etag) { return response }
-        var lastError: Error = DICOMwebError(.notFound, "nothing to render")
-        for (index, file) in candidates.enumerated() {
-            do {
-                let rendered = try await renderedImage(file, frame: frame, options: options)
-                let bytes = format == .jpeg ? try rendered.jpeg(quality: quality) : try rendered.png()
-                // Only the first choice is kept: a later candidate answers for one that failed,
-                // maybe for a passing reason (a file that could not be opened just then).
-                if index == 0 { cache.insert(bytes, for: cacheKey(validator)) }
-                return image(bytes, etag)
-            } catch {
-                lastError = error
-                if candidates.count == 1 { break }
+        // Under a lease on the study taken before the rows are read: a concurrent delete then
+        // leaves the files in place until the rendering is done (see `ReadLeases`).
+        return try await archive.withReadLease(study: selector.study) {
+            let (validator, candidates) = try await archive.renderingCandidates(selector, representativesOnly: representativesOnly)
+            let etag = Self.etag(validator, format)
+            if let response = notModified(etag) { return response }
+            var lastError: Error = DICOMwebError(.notFound, "nothing to render")
+            for (index, file) in candidates.enumerated() {
+                do {
+                    let rendered = try renderedImage(file, frame: frame, options: options)
+                    let bytes = format == .jpeg ? try rendered.jpeg(quality: quality) : try rendered.png()
+                    // Only the first choice is kept: a later candidate answers for one that failed,
+                    // maybe for a passing reason (a file that could not be opened just then).
+                    if index == 0 { cache.insert(bytes, for: cacheKey(validator)) }
+                    return image(bytes, etag)
+                } catch {
+                    lastError = error
+                    if candidates.count == 1 { break }
+                }
             }
+            throw lastError
         }
-        throw lastError
     }
 
     /// The rendered resource's entity tag: the study's validator and the image format.
@@ -172,33 +176,32 @@ struct RenderedRoutes: Sendable {
         return "\(window);\(viewport);\(options.enlargesToViewport ? "enlarge" : "fit")"
     }
 
-    private func renderedImage(_ file: StoredInstanceFile, frame: Int, options: RenderOptions) async throws -> RenderedImage {
+    /// One frame of a stored file rendered (the caller holds a read lease on its study).
+    private func renderedImage(_ file: StoredInstanceFile, frame: Int, options: RenderOptions) throws -> RenderedImage {
         let path = file.path
-        return try await archive.withReadLease(study: file.studyInstanceUID) {
-            let part10 = try Part10Reader.read(path: path, options: ReadOptions(deferValuesLongerThan: 0))
-            do {
-                let index = try FrameIndex(part10)
-                guard frame <= index.numberOfFrames else {
-                    throw DICOMwebError(.notFound, "frame \(frame) is out of range: the instance has \(index.numberOfFrames)")
-                }
-                let pixels = try PixelDescription(part10.dataSet)
-                let bytes = try index.bytes(ofFrame: frame - 1, path: path)
-                var photometric = pixels.photometricInterpretation
-                var native = bytes
-                if index.isEncapsulated {
-                    let decoded = try FrameDecoder.decode(bytes, transferSyntaxUID: file.transferSyntaxUID, pixels)
-                    native = decoded.bytes
-                    photometric = decoded.photometricInterpretation
-                }
-                let palette = photometric == "PALETTE COLOR" ? try PaletteColorLUT(part10.dataSet, load: part10.load) : nil
-                return try Renderer.render(frame: native, pixels: pixels, photometricInterpretation: photometric,
-                                           planar: !index.isEncapsulated && pixels.planarConfiguration == 1,
-                                           dataSet: part10.dataSet, options: options, palette: palette)
-            } catch let error as CodecError {
-                throw DICOMwebError(.notAcceptable, "instance \(file.sopInstanceUID) cannot be rendered: \(error.reason)")
-            } catch let error as DICOMParseError {
-                throw DICOMwebError(.badRequest, "instance \(file.sopInstanceUID) has nothing to render: \(error.reason)")
+        let part10 = try Part10Reader.read(path: path, options: ReadOptions(deferValuesLongerThan: 0))
+        do {
+            let index = try FrameIndex(part10)
+            guard frame <= index.numberOfFrames else {
+                throw DICOMwebError(.notFound, "frame \(frame) is out of range: the instance has \(index.numberOfFrames)")
             }
+            let pixels = try PixelDescription(part10.dataSet)
+            let bytes = try index.bytes(ofFrame: frame - 1, path: path)
+            var photometric = pixels.photometricInterpretation
+            var native = bytes
+            if index.isEncapsulated {
+                let decoded = try FrameDecoder.decode(bytes, transferSyntaxUID: file.transferSyntaxUID, pixels)
+                native = decoded.bytes
+                photometric = decoded.photometricInterpretation
+            }
+            let palette = photometric == "PALETTE COLOR" ? try PaletteColorLUT(part10.dataSet, load: part10.load) : nil
+            return try Renderer.render(frame: native, pixels: pixels, photometricInterpretation: photometric,
+                                       planar: !index.isEncapsulated && pixels.planarConfiguration == 1,
+                                       dataSet: part10.dataSet, options: options, palette: palette)
+        } catch let error as CodecError {
+            throw DICOMwebError(.notAcceptable, "instance \(file.sopInstanceUID) cannot be rendered: \(error.reason)")
+        } catch let error as DICOMParseError {
+            throw DICOMwebError(.badRequest, "instance \(file.sopInstanceUID) has nothing to render: \(error.reason)")
         }
     }
 }
