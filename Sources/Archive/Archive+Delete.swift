@@ -106,8 +106,9 @@ extension Archive {
         guard !pending.isEmpty else { return }
         try index.pool.write { db in
             for (id, path) in pending {
-                if try Int64.fetchOne(db, sql: "SELECT id FROM instance WHERE path = ?", arguments: [path]) == nil {
-                    unlink(store.url(forRelativePath: path).path)
+                if try Int64.fetchOne(db, sql: "SELECT id FROM instance WHERE path = ?", arguments: [path]) == nil,
+                   unlink(store.url(forRelativePath: path).path) != 0, errno != ENOENT {
+                    continue   // kept for the next attempt (at the latest, the next start-up)
                 }
                 try db.execute(sql: "DELETE FROM pendingDeletion WHERE id = ?", arguments: [id])
             }

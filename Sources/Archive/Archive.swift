@@ -1,6 +1,7 @@
 import DICOM
 import Foundation
 import GRDB
+import Logging
 import Synchronization
 
 /// What to do when an instance arrives again with the same SOP Instance UID but other content.
@@ -307,13 +308,18 @@ public final class Archive: Sendable {
                     if db.isInsideTransaction { try? db.rollback() }
                     throw CommitFailure(underlying: error)
                 }
+                journal.committed()
                 return applied
             }
-            for study in replacedInStudies { await removeDeletedFilesWhenUnread(study: study) }
+            // Not on the way to the response: the replaced files go in the background.
+            if !replacedInStudies.isEmpty {
+                Task { [self] in for study in replacedInStudies { await removeDeletedFilesWhenUnread(study: study) } }
+            }
             return outcomes
         } catch let error as CommitFailure {
             let reason = "the index commit failed (\(error.underlying)): no instance is acknowledged until MiniVNA is restarted"
             store.refuseFurtherIngests(because: reason)
+            Logger(label: "minivna.archive").critical("\(reason)")
             return batch.map { items in items.map { _ in .failure(ArchiveError(.storage, reason)) } }
         } catch {
             // The journal's last section names every file this transaction moved into place
@@ -330,6 +336,9 @@ public final class Archive: Sendable {
     private static func apply(_ batch: [[PreparedInstance]], policy: DuplicatePolicy, store: FileBlobStore, journal: IngestJournal,
                               _ db: Database) throws
         -> (outcomes: [[Result<IngestResult.Outcome, ArchiveError>]], replacedInStudies: Set<String>) {
+        // Refused before the journal's marker: after a failed commit, the journal's last section
+        // must stay the one that names its files, for start-up recovery.
+        try store.checkAcceptingIngests()
         try journal.beginTransaction()
         var movedInto = Set<String>()
         var replacedInStudies = Set<String>()

@@ -124,6 +124,11 @@ public struct FileBlobStore: Sendable {
     /// 0.09 instead of 0.28 ms per file for their data, 0.03 instead of 0.15 ms per file for their
     /// renames. The price: `syncfs` also writes whatever else is pending on that file system, so a data folder
     /// shared with a heavy writer makes batches wait for it (give the archive its own volume).
+    /// Throws once ingests are refused (a barrier or a commit failed; see `refuseFurtherIngests`).
+    func checkAcceptingIngests() throws {
+        try fileSystemSync.checkNoEarlierFailure()
+    }
+
     /// After a failure whose outcome only a restart can settle: every later `makeDurable` throws
     /// `reason`, so no instance is acknowledged until then.
     func refuseFurtherIngests(because reason: String) {

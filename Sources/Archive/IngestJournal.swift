@@ -18,6 +18,8 @@ import Foundation
 /// still open.
 final class IngestJournal: @unchecked Sendable {
     static let transactionMarker = "#"
+    /// Ends a transaction's section once it committed (a path never is `=`).
+    static let committedMarker = "="
     /// Past this size the journal restarts empty at the next transaction.
     static let truncationThreshold = 64 * 1024
 
@@ -48,16 +50,25 @@ final class IngestJournal: @unchecked Sendable {
         try append(relativePath)
     }
 
+    /// Records that the transaction committed: start-up recovery leaves its files alone even
+    /// when they have no row (the index was deleted to be rebuilt by `reindex`). Not synced: after
+    /// a power cut without it, recovery checks the section's files against the rows as before.
+    func committed() {
+        try? append(Self.committedMarker)
+    }
+
     /// Empties the journal (after recovery).
     func reset() throws {
         guard ftruncate(fd, 0) == 0 else { throw ArchiveError(.storage, "cannot truncate \(url.path)") }
     }
 
-    /// The paths the last transaction recorded (the only ones a crash can have left uncommitted).
+    /// The paths the last transaction recorded (the only ones a crash can have left uncommitted);
+    /// none when it is marked committed.
     static func pathsOfLastTransaction(at url: URL) -> [String] {
         guard let text = try? String(contentsOf: url, encoding: .utf8) else { return [] }
         let lines = text.split(separator: "\n", omittingEmptySubsequences: true)
         let start = (lines.lastIndex(of: Substring(transactionMarker)).map { $0 + 1 }) ?? 0
+        if lines[start...].last == Substring(committedMarker) { return [] }
         return lines[start...].map(String.init)
     }
 

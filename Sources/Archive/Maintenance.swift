@@ -37,7 +37,8 @@ extension Archive {
 
     /// Rebuilds the index from the files alone: drops every row, then indexes each file, a batch
     /// of files per transaction (one commit per file made a million-instance reindex take hours).
-    /// Returns the number of instances indexed and the files that could not be read.
+    /// Returns the number of instances indexed and the files that could not be read (or were not
+    /// indexed: of two files of one instance, the older).
     public func reindex(batchSize: Int = 2_000) throws -> (indexed: Int, failures: [(path: String, reason: String)]) {
         var failures: [(String, String)] = []
         var indexed = 0
@@ -54,13 +55,25 @@ extension Archive {
                     failures.append((path, "\(error)"))
                 }
             }
-            let rejected = try index.pool.write { db in
+            let store = self.store
+            let (added, rejected) = try index.pool.write { db in
+                var added = 0
                 var rejected: [(String, String)] = []
                 for new in batch {
                     do {
                         try db.inSavepoint {
-                            if try ArchiveIndex.storedInstance(db, new.attributes.sopInstanceUID) == nil {
+                            let uid = new.attributes.sopInstanceUID
+                            if let existing = try ArchiveIndex.storedInstance(db, uid) {
+                                // Two files of one instance (a replacement whose replaced file
+                                // was not removed): the newer is the replacement.
+                                let newer = Self.modificationTime(store.url(forRelativePath: new.path))
+                                    > Self.modificationTime(store.url(forRelativePath: existing.path))
+                                if newer { try ArchiveIndex.insert(new, replacing: true, db) }
+                                rejected.append((newer ? existing.path : new.path,
+                                                 "another file of SOP Instance UID \(uid) is newer: not indexed"))
+                            } else {
                                 try ArchiveIndex.insert(new, replacing: false, db)
+                                added += 1
                             }
                             return .commit
                         }
@@ -68,11 +81,15 @@ extension Archive {
                         rejected.append((new.path, "\(error)"))
                     }
                 }
-                return rejected
+                return (added, rejected)
             }
             failures += rejected
-            indexed += batch.count - rejected.count
+            indexed += added
         }
         return (indexed, failures)
+    }
+
+    static func modificationTime(_ url: URL) -> Date {
+        ((try? FileManager.default.attributesOfItem(atPath: url.path))?[.modificationDate] as? Date) ?? .distantPast
     }
 }

@@ -37,8 +37,12 @@ struct FrameRoutes: Sendable {
     /// The stored file of one instance, opened (see `OpenFile`) and read with every binary value
     /// left in the file.
     private func open(_ selector: InstanceSelector) async throws -> (StoredInstanceFile, Part10File, OpenFile) {
-        guard let file = try await archive.storedFiles(selector).first else { throw DICOMwebError(.notFound, "\(selector) not found") }
-        let opened = try OpenFile(file.url)
+        // Opened under a lease taken before the row is read, so a replacement or delete meanwhile
+        // cannot remove the file between the two (see `ReadLeases`).
+        let (file, opened) = try await archive.withReadLease(study: selector.study) {
+            guard let file = try await archive.storedFiles(selector).first else { throw DICOMwebError(.notFound, "\(selector) not found") }
+            return (file, try OpenFile(file.url))
+        }
         let part10 = try Part10Reader.read(path: opened.path, options: ReadOptions(
             deferValuesLongerThan: 0, inflater: archive.configuration.inflater))
         return (file, part10, opened)

@@ -39,7 +39,12 @@ struct WADORoutes: Sendable {
     // MARK: Instances
 
     func retrieve(_ request: Request, _ selector: InstanceSelector) async throws -> Response {
-        let files = try await archive.storedFiles(selector)
+        // One instance is opened under a lease taken before its row is read, so a replacement or
+        // delete meanwhile cannot remove the file between the two (see `ReadLeases`).
+        let (files, openedInstance): ([StoredInstanceFile], OpenFile?) = try await archive.withReadLease(study: selector.study) {
+            let files = try await self.archive.storedFiles(selector)
+            return (files, selector.instance == nil ? nil : try OpenFile(files[0].url))
+        }
         let (multipart, encodings) = try RetrieveNegotiation.instances(
             accept: request.headers[.accept], storedSyntaxes: files.map(\.transferSyntaxUID),
             singlePartAllowed: selector.instance != nil)
@@ -50,15 +55,14 @@ struct WADORoutes: Sendable {
 
         if !multipart, let file = files.first, let encoding = encodings.first {
             headers[.contentType] = "application/dicom; transfer-syntax=\(encoding.transferSyntaxUID(stored: file.transferSyntaxUID))"
+            let opened = try openedInstance ?? OpenFile(file.url)   // what a DELETE or replacement meanwhile cannot change
             if encoding == .asStored {
-                let opened = try OpenFile(file.url)   // what a DELETE or replacement meanwhile cannot change
                 headers[.contentLength] = String(file.size)
                 return Response(status: .ok, headers: headers, body: ResponseBody(contentLength: file.size) { writer in
                     try await FileStreamer.stream(opened.url, range: 0..<file.size, to: &writer)
                     try await writer.finish(nil)
                 })
             }
-            let opened = try OpenFile(file.url)
             let transcoding = try Self.transcoding(file, path: opened.path, to: encoding.transferSyntaxUID(stored: file.transferSyntaxUID),
                                                    inflater: inflater)
             return Response(status: .ok, headers: headers, body: ResponseBody { writer in
@@ -77,7 +81,7 @@ struct WADORoutes: Sendable {
         // failure is a 406, not a cut stream.
         if files.count == 1, let file = files.first, let encoding = encodings.first, encoding != .asStored {
             let syntax = encoding.transferSyntaxUID(stored: file.transferSyntaxUID)
-            let opened = try OpenFile(file.url)
+            let opened = try openedInstance ?? OpenFile(file.url)
             let transcoding = try Self.transcoding(file, path: opened.path, to: syntax, inflater: inflater)
             return Response(status: .ok, headers: headers, body: ResponseBody { writer in
                 try await writer.write(output.partHeader(contentType: "application/dicom; transfer-syntax=\(syntax)", length: nil))
@@ -160,17 +164,20 @@ struct WADORoutes: Sendable {
                             headers: [.contentType: "application/dicom+json", .eTag: document.etag, .cacheControl: "no-cache"],
                             body: ResponseBody(byteBuffer: ByteBuffer(bytes: document.json)))
         case .xml:
-            let files = try await archive.storedFiles(selector)
             let output = MultipartResponse()
-            var parts: [(contentType: String, bytes: [UInt8])] = []
-            for file in files {
-                let part10 = try Part10Reader.read(path: file.path, options: ReadOptions(
-                    deferValuesLongerThan: InstanceMetadata.bulkDataThreshold, inflater: archive.configuration.inflater))
-                let policy = BulkDataPolicy(threshold: InstanceMetadata.bulkDataThreshold) { path in
-                    base + InstanceMetadata.bulkDataPath(study: file.studyInstanceUID, series: file.seriesInstanceUID,
-                                                         instance: file.sopInstanceUID, element: path.description)
+            // Under a lease taken before the rows are read (see `ReadLeases`).
+            let parts = try await archive.withReadLease(study: selector.study) {
+                var parts: [(contentType: String, bytes: [UInt8])] = []
+                for file in try await archive.storedFiles(selector) {
+                    let part10 = try Part10Reader.read(path: file.path, options: ReadOptions(
+                        deferValuesLongerThan: InstanceMetadata.bulkDataThreshold, inflater: archive.configuration.inflater))
+                    let policy = BulkDataPolicy(threshold: InstanceMetadata.bulkDataThreshold) { path in
+                        base + InstanceMetadata.bulkDataPath(study: file.studyInstanceUID, series: file.seriesInstanceUID,
+                                                             instance: file.sopInstanceUID, element: path.description)
+                    }
+                    parts.append(("application/dicom+xml", Array(try DICOMXMLEncoder(bulkData: policy).encode(part10.dataSet).utf8)))
                 }
-                parts.append(("application/dicom+xml", Array(try DICOMXMLEncoder(bulkData: policy).encode(part10.dataSet).utf8)))
+                return parts
             }
             return Response(status: .ok, headers: [.contentType: output.contentType(type: "application/dicom+xml")],
                             body: ResponseBody(byteBuffer: output.body(parts)))
