@@ -69,8 +69,7 @@ extension Archive {
                 """, arguments: arguments).map { ($0[0] as String, $0[1] as String) }
             for (uid, path) in rows {
                 try ArchiveIndex.delete(sopInstanceUID: uid, db)
-                try db.execute(sql: "INSERT INTO pendingDeletion (path, studyInstanceUID) VALUES (?, ?)",
-                               arguments: [path, selector.study])
+                try ArchiveIndex.recordPendingDeletion(path: path, studyInstanceUID: selector.study, db)
             }
             return rows.count
         }

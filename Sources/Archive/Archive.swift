@@ -297,7 +297,7 @@ public final class Archive: Sendable {
                 try db.beginTransaction(.immediate)
                 let applied: (outcomes: [[Result<IngestResult.Outcome, ArchiveError>]], replacedInStudies: Set<String>)
                 do {
-                    applied = try Self.apply(batch, policy: policy, store: store, journal: journal, db)
+                    applied = try Self.applyBatch(batch, policy: policy, store: store, journal: journal, db)
                 } catch {
                     try? db.rollback()
                     throw error
@@ -333,7 +333,7 @@ public final class Archive: Sendable {
     /// Inside the batch's transaction: the journal's marker, each instance in a savepoint of its
     /// own, then the barrier for the folders whose entries changed.
     /// Also returns the studies whose replaced files wait for removal after the commit.
-    private static func apply(_ batch: [[PreparedInstance]], policy: DuplicatePolicy, store: FileBlobStore, journal: IngestJournal,
+    private static func applyBatch(_ batch: [[PreparedInstance]], policy: DuplicatePolicy, store: FileBlobStore, journal: IngestJournal,
                               _ db: Database) throws
         -> (outcomes: [[Result<IngestResult.Outcome, ArchiveError>]], replacedInStudies: Set<String>) {
         // Refused before the journal's marker: after a failed commit, the journal's last section
@@ -402,8 +402,7 @@ public final class Archive: Sendable {
             new = ArchiveIndex.NewInstance(attributes: new.attributes, transferSyntaxUID: new.transferSyntaxUID,
                                            path: FileBlobStore.replacementPath(forSOPInstanceUID: new.attributes.sopInstanceUID),
                                            size: new.size, crc32: new.crc32, metadataJSON: new.metadataJSON)
-            try db.execute(sql: "INSERT INTO pendingDeletion (path, studyInstanceUID) VALUES (?, ?)",
-                           arguments: [existing.path, existing.studyInstanceUID])
+            try ArchiveIndex.recordPendingDeletion(path: existing.path, studyInstanceUID: existing.studyInstanceUID, db)
             replacedInStudy = existing.studyInstanceUID
         }
         try ArchiveIndex.insert(new, replacing: outcome == .replaced, db)

@@ -309,6 +309,12 @@ public final class ArchiveIndex: Sendable {
             """).execute(arguments: [now, a.sopClassUID, a.sopClassUID, studyRowID])
     }
 
+    /// Records a file to remove once its transaction committed and no reader holds its study
+    /// (a deleted or replaced instance's; see `Archive.removeFilesOfCommittedDeletions`).
+    static func recordPendingDeletion(path: String, studyInstanceUID: String, _ db: Database) throws {
+        try db.execute(sql: "INSERT INTO pendingDeletion (path, studyInstanceUID) VALUES (?, ?)", arguments: [path, studyInstanceUID])
+    }
+
     /// Removes an instance row and fixes the counts; empty series and studies go too.
     static func delete(sopInstanceUID uid: String, _ db: Database) throws {
         guard let row = try Row.fetchOne(db.cachedStatement(sql:

@@ -106,13 +106,8 @@ public struct FileBlobStore: Sendable {
             guard rename(source, destination) == 0 else {
                 throw ArchiveError(.storage, "cannot move the instance into place: \(String(cString: strerror(errno)))")
             }
-            // The new folders' own entries must be durable too (the fan-out folder's parent is
-            // `files/` itself unless the path is deeper).
-            let parent = URL(fileURLWithPath: directory).deletingLastPathComponent().path
-            try Self.fsyncDirectory(parent)
-            if URL(fileURLWithPath: parent).standardizedFileURL != URL(fileURLWithPath: filesPath).standardizedFileURL {
-                try Self.fsyncDirectory(filesPath)
-            }
+            // The new folder's own entry must be durable too: it is in `files/`.
+            try Self.fsyncDirectory(URL(fileURLWithPath: directory).deletingLastPathComponent().path)
         }
         return directory
     }
