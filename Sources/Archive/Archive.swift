@@ -81,6 +81,13 @@ public final class Archive: Sendable {
         try fillMissingMetadata()
     }
 
+    /// Closes the index (SQLite checkpoints the WAL into the database) and releases the data
+    /// folder: the last step of a graceful shutdown, once no request uses the archive.
+    public func close() throws {
+        try index.close()
+        releaseDataFolderLock()
+    }
+
     /// Lets another `Archive` open the data folder while this one still exists (tests that
     /// simulate a restart; a process releases it by ending).
     func releaseDataFolderLock() {
@@ -132,7 +139,7 @@ public final class Archive: Sendable {
     /// What the index should say about a stored file, read from the file alone.
     func indexEntry(forStoredFile path: String) throws -> ArchiveIndex.NewInstance {
         let url = store.url(forRelativePath: path)
-        let file = try Part10Reader.read(path: url.path, options: InstanceMetadata.readOptions(inflater: configuration.inflater))
+        let file = try Part10Reader.read(path: url.path, options: readOptions(.indexing))
         let attributes = try InstanceAttributes(file.dataSet)
         let (size, crc) = try Self.sizeAndChecksum(of: url)
         return ArchiveIndex.NewInstance(attributes: attributes, transferSyntaxUID: file.transferSyntaxUID,
@@ -210,7 +217,7 @@ public final class Archive: Sendable {
         var sizeAndCRC32 = staged.sizeAndCRC32
         var file: Part10File
         do {
-            file = try Part10Reader.read(path: temporaryFile.path, options: InstanceMetadata.readOptions(inflater: configuration.inflater))
+            file = try Part10Reader.read(path: temporaryFile.path, options: readOptions(.indexing))
         } catch {
             unlink(temporaryFile.path)
             throw (error as? DICOMParseError).map(ArchiveError.init) ?? ArchiveError(.storage, "\(error)")
@@ -272,7 +279,7 @@ public final class Archive: Sendable {
             }
             let staged = try writer.finish()
             do {
-                return (staged, try Part10Reader.read(path: staged.url.path, options: InstanceMetadata.readOptions(inflater: configuration.inflater)))
+                return (staged, try Part10Reader.read(path: staged.url.path, options: readOptions(.indexing)))
             } catch {
                 unlink(staged.url.path)
                 throw error

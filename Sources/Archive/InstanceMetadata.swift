@@ -12,11 +12,6 @@ public enum InstanceMetadata {
     /// Binary values longer than this are BulkDataURIs; shorter ones are InlineBinary.
     public static let bulkDataThreshold = 1024
 
-    /// How ingest and reindex read a file: the whole structure, large binary values left in it.
-    static func readOptions(inflater: (any DeflateDecoding)?) -> ReadOptions {
-        ReadOptions(stopBeforePixelData: false, deferValuesLongerThan: bulkDataThreshold, inflater: inflater)
-    }
-
     /// The relative URI of one instance's bulk data element.
     public static func bulkDataPath(study: String, series: String, instance: String, element: String) -> String {
         "/studies/\(study)/series/\(series)/instances/\(instance)/bulkdata/\(element)"

@@ -36,7 +36,7 @@ extension Archive {
         var dataSets: [DataSet] = []
         dataSets.reserveCapacity(min(rows.count, limit))
         for row in rows.prefix(limit) {
-            dataSets.append(try plan.dataSet(for: row, query: query, retrieveURL: retrieveURL, store: store))
+            dataSets.append(try plan.dataSet(for: row, query: query, retrieveURL: retrieveURL, store: store, headerOptions: readOptions(.header)))
         }
         return QIDOResult(dataSets: dataSets, truncated: truncated)
     }
@@ -224,7 +224,7 @@ struct QueryPlan: Sendable {
     /// The result dataset: the level's default attributes (PS3.18 Table 10.6.3-3/4/5), the
     /// matched keys, included fields, counts, availability and RetrieveURL.
     func dataSet(for row: ResultRow, query: QIDOQuery, retrieveURL: (@Sendable (RetrieveKeys) -> String)?,
-                 store: FileBlobStore) throws -> DataSet {
+                 store: FileBlobStore, headerOptions: ReadOptions) throws -> DataSet {
         var ds = DataSet(characterSet: .utf8)
         // Study attributes come back on /series and /instances when no study is in the path.
         let studyDefaults = query.level == .study || query.studyInstanceUID == nil
@@ -290,7 +290,7 @@ struct QueryPlan: Sendable {
         let selected = Set(attributes.map(\.tag))
         let extra = query.includeFields.filter { !ds.contains($0) && !selected.contains($0) }
         if !extra.isEmpty, let path = row.string("path"),
-           let header = try? Part10Reader.read(path: store.url(forRelativePath: path).path, options: .headerOnly()) {
+           let header = try? Part10Reader.read(path: store.url(forRelativePath: path).path, options: headerOptions) {
             for tag in extra {
                 if let element = header.dataSet[tag] {
                     var copy = element
