@@ -41,11 +41,8 @@ let package = Package(
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "Logging", package: "swift-log"),
         ]),
-        // FHIR R4 subset: archive rows -> resources, search, Bundles, Observations in the archive's database. No HTTP.
-        .target(name: "FHIR", dependencies: [
-            "DICOM", "Archive",
-            .product(name: "GRDB", package: "GRDB.swift"),
-        ]),
+        // FHIR R4 subset: archive rows -> resources, search, Bundles, Observations (stored by the archive). No HTTP, no SQL.
+        .target(name: "FHIR", dependencies: ["DICOM", "Archive"]),
         // The HTTP server: DICOMweb and FHIR routes, content negotiation, multipart streaming, errors, CORS.
         .target(name: "MiniVNAServer", dependencies: [
             "DICOM", "Archive", "Imaging", "FHIR",
@@ -64,12 +61,14 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Shared by the test targets: the instance builder, fixtures, test conveniences.
+        .target(name: "TestSupport", dependencies: ["Archive", "DICOM"], path: "Tests/TestSupport"),
         .testTarget(name: "DICOMTests", dependencies: ["DICOM", "Imaging"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "DICOM"]),
-        .testTarget(name: "ArchiveTests", dependencies: ["Archive", "DICOM", .product(name: "GRDB", package: "GRDB.swift")]),
-        .testTarget(name: "FHIRTests", dependencies: ["FHIR", "Archive", "DICOM"]),
+        .testTarget(name: "ArchiveTests", dependencies: ["Archive", "DICOM", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "FHIRTests", dependencies: ["FHIR", "Archive", "DICOM", "TestSupport"]),
         .testTarget(name: "MiniVNAServerTests", dependencies: [
-            "MiniVNAServer", "Archive", "DICOM",
+            "MiniVNAServer", "Archive", "DICOM", "TestSupport",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ]),
     ],

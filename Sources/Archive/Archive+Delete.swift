@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 
 /// Readers that are streaming a study's files. A delete removes the index rows at once (new
 /// requests see nothing) but unlinks the files only when no reader that started before it is
@@ -55,27 +54,26 @@ extension Archive {
     }
 
     /// Deletes every instance the selector names: index rows (counts, empty series and studies
-    /// with them) in one transaction that also records the files to remove; the files go once
-    /// no reader is streaming them (and at the next start-up if the process stops first).
-    /// Returns the number of instances deleted.
+    /// with them), the files to remove and the `instances.deleted` event, in one transaction (the
+    /// event exists if and only if the delete committed); the files go once no reader is
+    /// streaming them (and at the next start-up if the process stops first). Returns the number
+    /// of instances deleted.
     @discardableResult
-    public func delete(_ selector: InstanceSelector) async throws -> Int {
-        let (conditions, arguments) = selector.conditions
-        let deleted = try await index.pool.write { db in
-            let rows = try Row.fetchAll(db, sql: """
-                SELECT instance.sopInstanceUID, instance.path
-                FROM instance JOIN series ON series.id = instance.seriesRowID JOIN study ON study.id = instance.studyRowID
-                WHERE \(conditions)
-                """, arguments: arguments).map { ($0[0] as String, $0[1] as String) }
-            for (uid, path) in rows {
-                try ArchiveIndex.delete(sopInstanceUID: uid, db)
-                try ArchiveIndex.recordPendingDeletion(path: path, studyInstanceUID: selector.study, db)
+    public func delete(_ selector: InstanceSelector, principal: String? = nil) async throws -> Int {
+        let deleted = try await index.transaction({ transaction in
+            let rows = try transaction.deleteInstances(selector)
+            for row in rows {
+                try transaction.recordPendingDeletion(path: row.path, studyInstanceUID: selector.study)
+            }
+            if !rows.isEmpty {
+                try transaction.append(OutboxEvent(kind: .deleted, studyInstanceUID: selector.study,
+                                                   seriesInstanceUID: selector.series, sopInstanceUID: selector.instance,
+                                                   origin: nil, principal: principal, occurredAt: Date().timeIntervalSince1970))
             }
             return rows.count
-        }
+        }, committed: {})
         guard deleted > 0 else { throw try notFound(selector) }
-        await events.publish(.deleted(studyInstanceUID: selector.study, seriesInstanceUID: selector.series,
-                                      sopInstanceUID: selector.instance))
+        events.relaySoon()
         await removeDeletedFilesWhenUnread(study: selector.study)
         return deleted
     }
@@ -98,19 +96,10 @@ extension Archive {
     /// when no reader exists) and forgets them. A path that an instance stored again since then
     /// uses is kept.
     func removeFilesOfCommittedDeletions(study: String? = nil) throws {
-        let pending = try index.pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT id, path FROM pendingDeletion WHERE ? IS NULL OR studyInstanceUID = ? ORDER BY id",
-                             arguments: [study, study]).map { ($0[0] as Int64, $0[1] as String) }
-        }
+        let pending = try index.pendingDeletions(study: study)
         guard !pending.isEmpty else { return }
-        try index.pool.write { db in
-            for (id, path) in pending {
-                if try Int64.fetchOne(db, sql: "SELECT id FROM instance WHERE path = ?", arguments: [path]) == nil,
-                   unlink(store.url(forRelativePath: path).path) != 0, errno != ENOENT {
-                    continue   // kept for the next attempt (at the latest, the next start-up)
-                }
-                try db.execute(sql: "DELETE FROM pendingDeletion WHERE id = ?", arguments: [id])
-            }
+        try index.settlePendingDeletions(pending) { path in
+            unlink(store.url(forRelativePath: path).path) == 0 || errno == ENOENT
         }
     }
 }

@@ -1,6 +1,5 @@
 import DICOM
 import Foundation
-import GRDB
 import Logging
 import Synchronization
 
@@ -51,13 +50,18 @@ public struct IngestResult: Sendable, Hashable {
     public let outcome: Outcome
 }
 
-/// The archive: a file store and its SQLite index, composed. Every way in (STOW, import, AI
-/// results) goes through `ingest`; queries go through `search`.
+/// The archive: a file store, the index of what the files say (derived data) and the primary
+/// store (data that cannot be rebuilt), composed. Every way in (STOW, import, DIMSE, AI results)
+/// goes through `ingest`; queries go through `search`; changes are reported in `events`.
 public final class Archive: Sendable {
     public let configuration: ArchiveConfiguration
     public let store: FileBlobStore
-    public let index: ArchiveIndex
-    public let events: ArchiveEvents
+    /// Derived data (`index.sqlite`), rebuilt by `reindex`.
+    let index: any IndexStore
+    /// Primary data (`primary.sqlite`), never touched by `reindex`.
+    let primary: any PrimaryStore
+    /// The durable event log and its consumers' cursors.
+    public let events: ArchiveEventLog
     let journal: IngestJournal
     /// Studies being streamed (see `withReadLease`).
     let leases = ReadLeases()
@@ -66,25 +70,43 @@ public final class Archive: Sendable {
     /// One process at a time in the data folder (see `DataFolderLock`); released with the archive.
     private let lock: Mutex<DataFolderLock?>
 
-    /// Opens (or creates) the data folder: `files/`, `tmp/` and `index.sqlite`. Throws when another
-    /// process has it open.
+    /// The primary store's file in a data folder (what `minivna backup` copies).
+    public static let primaryStoreFileName = "primary.sqlite"
+
+    /// Opens (or creates) the data folder: `files/`, `tmp/`, `index.sqlite` and `primary.sqlite`.
+    /// Throws when another process has it open.
     public init(configuration: ArchiveConfiguration) throws {
         self.configuration = configuration
         try FileManager.default.createDirectory(at: configuration.dataDirectory, withIntermediateDirectories: true)
         lock = Mutex(try DataFolderLock(directory: configuration.dataDirectory))
         store = try FileBlobStore(root: configuration.dataDirectory)
-        index = try ArchiveIndex(path: configuration.dataDirectory.appendingPathComponent("index.sqlite").path)
-        events = ArchiveEvents(quietPeriod: configuration.studyQuietPeriod)
+        index = try SQLiteIndex(path: configuration.dataDirectory.appendingPathComponent("index.sqlite").path)
+        primary = try SQLitePrimaryStore(path: configuration.dataDirectory.appendingPathComponent(Self.primaryStoreFileName).path)
+        events = try ArchiveEventLog(index: index, primary: primary)
         journal = try IngestJournal(url: configuration.dataDirectory.appendingPathComponent("ingest.journal"))
+        try adoptLegacyObservations()
         try recoverInterruptedIngests()
         try removeFilesOfCommittedDeletions()
         try fillMissingMetadata()
+        try events.relay()
+    }
+
+    /// A data folder from before the primary store kept its Observations in the index: they move
+    /// to the primary store (copied first, then dropped from the index), so a lost index can no
+    /// longer take them with it.
+    private func adoptLegacyObservations() throws {
+        let legacy = try index.legacyObservations()
+        guard !legacy.isEmpty else { return }
+        try primary.adopt(legacy)
+        try index.dropLegacyObservations()
     }
 
     /// Closes the index (SQLite checkpoints the WAL into the database) and releases the data
     /// folder: the last step of a graceful shutdown, once no request uses the archive.
     public func close() throws {
+        try? events.relay()
         try index.close()
+        try primary.close()
         releaseDataFolderLock()
     }
 
@@ -114,12 +136,8 @@ public final class Archive: Sendable {
         for path in relativePaths {
             let url = store.url(forRelativePath: path)
             guard FileManager.default.fileExists(atPath: url.path) else { continue }
-            let row = try index.pool.read { db in
-                try Row.fetchOne(db, sql: "SELECT size, crc32 FROM instance WHERE path = ?", arguments: [path])
-                    .map { (size: $0[0] as Int, crc: UInt32(truncatingIfNeeded: $0[1] as Int64)) }
-            }
-            if let row {
-                if let (size, crc) = try? Self.sizeAndChecksum(of: url), size != row.size || crc != row.crc {
+            if let row = try index.recordedChecksum(path: path) {
+                if let (size, crc) = try? Self.sizeAndChecksum(of: url), size != row.size || crc != row.crc32 {
                     try? reindexFile(relativePath: path)
                 }
             } else {
@@ -131,39 +149,39 @@ public final class Archive: Sendable {
     /// Replaces whatever the index says about one stored file with what the file says.
     func reindexFile(relativePath path: String) throws {
         let new = try indexEntry(forStoredFile: path)
-        try index.pool.write { db in
-            try ArchiveIndex.insert(new, replacing: true, db)
-        }
+        try index.transactionNow { transaction in try transaction.insert(new, replacing: true) }
     }
 
     /// What the index should say about a stored file, read from the file alone.
-    func indexEntry(forStoredFile path: String) throws -> ArchiveIndex.NewInstance {
+    func indexEntry(forStoredFile path: String) throws -> NewInstance {
         let url = store.url(forRelativePath: path)
         let file = try Part10Reader.read(path: url.path, options: readOptions(.indexing))
         let attributes = try InstanceAttributes(file.dataSet)
         let (size, crc) = try Self.sizeAndChecksum(of: url)
-        return ArchiveIndex.NewInstance(attributes: attributes, transferSyntaxUID: file.transferSyntaxUID,
+        return NewInstance(attributes: attributes, transferSyntaxUID: file.transferSyntaxUID,
                                         path: path, size: size, crc32: crc,
                                         metadataJSON: try InstanceMetadata.encode(file.dataSet, file: url.path, study: attributes.studyInstanceUID,
                                             series: attributes.seriesInstanceUID, instance: attributes.sopInstanceUID))
     }
 
     /// Stores bytes (a whole Part 10 file).
-    public func ingest(bytes: [UInt8], expectedStudyInstanceUID: String? = nil) async throws -> IngestResult {
+    public func ingest(bytes: [UInt8], context: IngestContext, expectedStudyInstanceUID: String? = nil) async throws -> IngestResult {
         let staged = try store.writeTemporary(bytes)
-        return try await ingest(stagedFiles: [staged], expectedStudyInstanceUID: expectedStudyInstanceUID)[0].get()
+        return try await ingest(stagedFiles: [staged], context: context, expectedStudyInstanceUID: expectedStudyInstanceUID)[0].get()
     }
 
     /// Stores several files (one STOW request) in one index transaction (shared with concurrent
     /// requests: see `GroupCommit`): each instance succeeds or fails on its own (a savepoint
     /// each), and all that succeeded are durable when this returns. Takes ownership of every
-    /// file: each is moved into place or removed.
-    public func ingest(stagedFiles: [StagedFile], expectedStudyInstanceUID: String? = nil) async -> [Result<IngestResult, ArchiveError>] {
+    /// file: each is moved into place or removed. Each stored or replaced instance's event is
+    /// written in the same transaction, with the context (an identical re-send has none).
+    public func ingest(stagedFiles: [StagedFile], context: IngestContext,
+                       expectedStudyInstanceUID: String? = nil) async -> [Result<IngestResult, ArchiveError>] {
         var results: [Result<IngestResult, ArchiveError>?] = Array(repeating: nil, count: stagedFiles.count)
         var prepared: [(index: Int, item: PreparedInstance)] = []
         for (index, file) in stagedFiles.enumerated() {
             do {
-                prepared.append((index, try prepare(file, expectedStudyInstanceUID: expectedStudyInstanceUID)))
+                prepared.append((index, try prepare(file, context: context, expectedStudyInstanceUID: expectedStudyInstanceUID)))
             } catch {
                 results[index] = .failure(error as? ArchiveError ?? ArchiveError(.storage, "\(error)"))
             }
@@ -184,8 +202,6 @@ public final class Archive: Sendable {
             case .success(let kind):
                 if kind == .alreadyStored { unlink(item.temporaryFile.path) }
                 let a = item.attributes
-                await events.instanceStored(sopInstanceUID: a.sopInstanceUID, seriesInstanceUID: a.seriesInstanceUID,
-                                            studyInstanceUID: a.studyInstanceUID)
                 results[index] = .success(IngestResult(sopClassUID: a.sopClassUID, sopInstanceUID: a.sopInstanceUID,
                                                        seriesInstanceUID: a.seriesInstanceUID, studyInstanceUID: a.studyInstanceUID,
                                                        transferSyntaxUID: item.transferSyntaxUID, outcome: kind))
@@ -204,14 +220,15 @@ public final class Archive: Sendable {
         let receivedFile: URL?
         let attributes: InstanceAttributes
         let transferSyntaxUID: String
-        let new: ArchiveIndex.NewInstance
+        let new: NewInstance
+        let context: IngestContext
     }
 
     /// Reads the whole structure (large values and fragments only bounds-checked, so a truncated
     /// instance is refused rather than acknowledged) and validates what the archive requires.
     /// Takes ownership of `staged`: on a throw, whichever temporary file it left behind is removed
     /// (the received one, or the re-encoded one that replaced it).
-    func prepare(_ staged: StagedFile, expectedStudyInstanceUID: String?) throws -> PreparedInstance {
+    func prepare(_ staged: StagedFile, context: IngestContext, expectedStudyInstanceUID: String?) throws -> PreparedInstance {
         var temporaryFile = staged.url
         var receivedFile: URL?
         var sizeAndCRC32 = staged.sizeAndCRC32
@@ -251,10 +268,11 @@ public final class Archive: Sendable {
             let path = FileBlobStore.relativePath(forSOPInstanceUID: attributes.sopInstanceUID)
             return PreparedInstance(
                 temporaryFile: temporaryFile, receivedFile: receivedFile, attributes: attributes, transferSyntaxUID: file.transferSyntaxUID,
-                new: ArchiveIndex.NewInstance(attributes: attributes, transferSyntaxUID: file.transferSyntaxUID,
+                new: NewInstance(attributes: attributes, transferSyntaxUID: file.transferSyntaxUID,
                                               path: path, size: size, crc32: crc,
                                               metadataJSON: try InstanceMetadata.encode(file.dataSet, file: temporaryFile.path, study: attributes.studyInstanceUID,
-                                                  series: attributes.seriesInstanceUID, instance: attributes.sopInstanceUID)))
+                                                  series: attributes.seriesInstanceUID, instance: attributes.sopInstanceUID)),
+                context: context)
         } catch {
             unlink(temporaryFile.path)
             if let receivedFile { unlink(receivedFile.path) }
@@ -295,35 +313,25 @@ public final class Archive: Sendable {
     /// barrier that makes every folder entry that changed durable, then the commit. Beyond each
     /// request's own data barrier, a batch costs two device flushes (folders, the WAL's sync)
     /// whatever its size. Every instance of the batch fails when the transaction fails: before
-    /// the commit, files and index are put back in agreement; when the commit itself fails, see
-    /// `CommitFailure`.
+    /// the commit, files and index are put back in agreement. A COMMIT that fails may yet be
+    /// recovered at restart (`IndexCommitFailure`): removing the files could leave rows without
+    /// files, so they stay, no instance is acknowledged until a restart, and start-up recovery
+    /// reconciles the files the journal names with whatever SQLite recovered.
     func commit(_ batch: [[PreparedInstance]]) async -> [[Result<IngestResult.Outcome, ArchiveError>]] {
         let (store, journal, policy) = (self.store, self.journal, configuration.duplicatePolicy)
+        let relayedThrough = events.relayedThrough.load(ordering: .relaxed)
         do {
-            let (outcomes, replacedInStudies) = try await index.pool.writeWithoutTransaction { db in
-                try db.beginTransaction(.immediate)
-                let applied: (outcomes: [[Result<IngestResult.Outcome, ArchiveError>]], replacedInStudies: Set<String>)
-                do {
-                    applied = try Self.applyBatch(batch, policy: policy, store: store, journal: journal, db)
-                } catch {
-                    try? db.rollback()
-                    throw error
-                }
-                do {
-                    try db.commit()
-                } catch {
-                    if db.isInsideTransaction { try? db.rollback() }
-                    throw CommitFailure(underlying: error)
-                }
-                journal.committed()
-                return applied
+            let applied = try await index.transaction({ transaction in
+                try transaction.forgetRelayedEvents(through: relayedThrough)
+                return try Self.applyBatch(batch, policy: policy, store: store, journal: journal, transaction)
+            }, committed: { journal.committed() })
+            // Not on the way to the response: the events go to the log, the replaced files away.
+            if applied.changed { events.relaySoon() }
+            if !applied.replacedInStudies.isEmpty {
+                Task { [self] in for study in applied.replacedInStudies { await removeDeletedFilesWhenUnread(study: study) } }
             }
-            // Not on the way to the response: the replaced files go in the background.
-            if !replacedInStudies.isEmpty {
-                Task { [self] in for study in replacedInStudies { await removeDeletedFilesWhenUnread(study: study) } }
-            }
-            return outcomes
-        } catch let error as CommitFailure {
+            return applied.outcomes
+        } catch let error as IndexCommitFailure {
             let reason = "the index commit failed (\(error.underlying)): no instance is acknowledged until MiniVNA is restarted"
             store.refuseFurtherIngests(because: reason)
             Logger(label: "minivna.archive").critical("\(reason)")
@@ -341,24 +349,34 @@ public final class Archive: Sendable {
     /// own, then the barrier for the folders whose entries changed.
     /// Also returns the studies whose replaced files wait for removal after the commit.
     private static func applyBatch(_ batch: [[PreparedInstance]], policy: DuplicatePolicy, store: FileBlobStore, journal: IngestJournal,
-                              _ db: Database) throws
-        -> (outcomes: [[Result<IngestResult.Outcome, ArchiveError>]], replacedInStudies: Set<String>) {
+                                   _ transaction: any IndexTransaction) throws
+        -> (outcomes: [[Result<IngestResult.Outcome, ArchiveError>]], replacedInStudies: Set<String>, changed: Bool) {
         // Refused before the journal's marker: after a failed commit, the journal's last section
         // must stay the one that names its files, for start-up recovery.
         try store.checkAcceptingIngests()
         try journal.beginTransaction()
         var movedInto = Set<String>()
         var replacedInStudies = Set<String>()
+        var changed = false
+        let now = Date().timeIntervalSince1970
         let outcomes = batch.map { items in
             items.map { item -> Result<IngestResult.Outcome, ArchiveError> in
                 do {
                     var outcome = IngestResult.Outcome.stored
-                    try db.inSavepoint {
-                        let applied = try Self.apply(item, policy: policy, store: store, journal: journal, db)
+                    try transaction.savepoint {
+                        let applied = try Self.apply(item, policy: policy, store: store, journal: journal, transaction)
                         outcome = applied.outcome
                         if let folder = applied.folder { movedInto.insert(folder) }
                         if let study = applied.replacedInStudy { replacedInStudies.insert(study) }
-                        return .commit
+                        if outcome != .alreadyStored {
+                            let a = item.attributes
+                            try transaction.append(OutboxEvent(
+                                kind: outcome == .replaced ? .instanceReplaced : .instanceStored,
+                                studyInstanceUID: a.studyInstanceUID, seriesInstanceUID: a.seriesInstanceUID,
+                                sopInstanceUID: a.sopInstanceUID, origin: item.context.origin, principal: item.context.principal,
+                                occurredAt: now))
+                            changed = true
+                        }
                     }
                     return .success(outcome)
                 } catch {
@@ -368,16 +386,7 @@ public final class Archive: Sendable {
             }
         }
         try store.makeDurable(movedInto)
-        return (outcomes, replacedInStudies)
-    }
-
-    /// A COMMIT that failed. Unlike an error before it, its transaction may yet turn out to be
-    /// committed: when the WAL's sync fails, the commit record may already be in the WAL file, and
-    /// a restart's recovery brings the rows back. Removing the files now could leave rows without
-    /// files; so they stay, no instance is acknowledged until a restart, and start-up recovery
-    /// reconciles the files the journal names with whatever SQLite recovered.
-    private struct CommitFailure: Error {
-        let underlying: any Error
+        return (outcomes, replacedInStudies, changed)
     }
 
     /// One instance inside the index transaction: duplicate policy, rows, journal, rename.
@@ -388,11 +397,11 @@ public final class Archive: Sendable {
     /// instance is untouched, so a replacement that fails, or is interrupted, leaves it as it was.
     /// Returns the outcome and the folder whose entry changed (nil when nothing was moved).
     static func apply(_ item: PreparedInstance, policy: DuplicatePolicy, store: FileBlobStore, journal: IngestJournal,
-                      _ db: Database) throws -> (outcome: IngestResult.Outcome, folder: String?, replacedInStudy: String?) {
+                      _ transaction: any IndexTransaction) throws -> (outcome: IngestResult.Outcome, folder: String?, replacedInStudy: String?) {
         var new = item.new
         var outcome = IngestResult.Outcome.stored
         var replacedInStudy: String?
-        if let existing = try ArchiveIndex.storedInstance(db, new.attributes.sopInstanceUID) {
+        if let existing = try transaction.storedInstance(new.attributes.sopInstanceUID) {
             let stored = store.url(forRelativePath: existing.path)
             if existing.size == new.size, existing.crc32 == new.crc32, try sameBytes(stored, item.temporaryFile) {
                 return (.alreadyStored, nil, nil)
@@ -406,13 +415,13 @@ public final class Archive: Sendable {
                     subject: new.attributes.sopInstanceUID)
             }
             outcome = .replaced
-            new = ArchiveIndex.NewInstance(attributes: new.attributes, transferSyntaxUID: new.transferSyntaxUID,
-                                           path: FileBlobStore.replacementPath(forSOPInstanceUID: new.attributes.sopInstanceUID),
-                                           size: new.size, crc32: new.crc32, metadataJSON: new.metadataJSON)
-            try ArchiveIndex.recordPendingDeletion(path: existing.path, studyInstanceUID: existing.studyInstanceUID, db)
+            new = NewInstance(attributes: new.attributes, transferSyntaxUID: new.transferSyntaxUID,
+                              path: FileBlobStore.replacementPath(forSOPInstanceUID: new.attributes.sopInstanceUID),
+                              size: new.size, crc32: new.crc32, metadataJSON: new.metadataJSON)
+            try transaction.recordPendingDeletion(path: existing.path, studyInstanceUID: existing.studyInstanceUID)
             replacedInStudy = existing.studyInstanceUID
         }
-        try ArchiveIndex.insert(new, replacing: outcome == .replaced, db)
+        try transaction.insert(new, replacing: outcome == .replaced)
         try journal.willMove(relativePath: new.path)
         let folder = try store.commit(temporary: item.temporaryFile, toRelativePath: new.path)
         return (outcome, folder, replacedInStudy)

@@ -1,12 +1,14 @@
 import DICOM
 import Foundation
-import GRDB
 
 /// What `verify` found: the index and the files should describe the same instances.
 public struct VerifyReport: Sendable {
     public var filesWithoutRows: [String] = []
     public var rowsWithoutFiles: [String] = []
     public var checksumMismatches: [String] = []
+    /// Primary records that name a study the archive no longer holds (e.g. an Observation
+    /// derived from a deleted study): kept, since they cannot be rebuilt, but reported.
+    public var primaryRecordsWithoutStudy: [(record: String, studyInstanceUID: String)] = []
     public var instancesChecked = 0
 
     public var isClean: Bool { filesWithoutRows.isEmpty && rowsWithoutFiles.isEmpty && checksumMismatches.isEmpty }
@@ -32,22 +34,32 @@ extension Archive {
         for path in store.allRelativePaths() where !indexedPaths.contains(path) {
             report.filesWithoutRows.append(path)
         }
+        let references = try primary.observationStudyReferences()
+        let existing = try index.existingStudies(Set(references.map(\.studyInstanceUID)))
+        for reference in references where !existing.contains(reference.studyInstanceUID) {
+            report.primaryRecordsWithoutStudy.append(("Observation/\(reference.observationID)", reference.studyInstanceUID))
+        }
         return report
     }
 
-    /// Rebuilds the index from the files alone: drops every row, then indexes each file, a batch
+    /// A consistent copy of the primary data (`primary.sqlite`) at `destination`, taken with
+    /// SQLite's online backup API; safe while a server uses the data folder.
+    public static func backupPrimaryData(dataDirectory: URL, to destination: String) throws {
+        try SQLitePrimaryStore.backup(storeAt: dataDirectory.appendingPathComponent(primaryStoreFileName).path, to: destination)
+    }
+
+    /// Rebuilds the index from the files alone (the primary store is not touched): drops every
+    /// instance row (the outbox stays), then indexes each file, a batch
     /// of files per transaction (one commit per file made a million-instance reindex take hours).
     /// Returns the number of instances indexed and the files that could not be read (or were not
     /// indexed: of two files of one instance, the older).
     public func reindex(batchSize: Int = 2_000) throws -> (indexed: Int, failures: [(path: String, reason: String)]) {
         var failures: [(String, String)] = []
         var indexed = 0
-        try index.pool.write { db in
-            try db.execute(sql: "DELETE FROM instance; DELETE FROM series; DELETE FROM study; DELETE FROM patient;")
-        }
+        try index.removeAllInstances()
         let paths = store.allRelativePaths()
         for start in stride(from: 0, to: paths.count, by: batchSize) {
-            var batch: [ArchiveIndex.NewInstance] = []
+            var batch: [NewInstance] = []
             for path in paths[start..<min(start + batchSize, paths.count)] {
                 do {
                     batch.append(try indexEntry(forStoredFile: path))
@@ -56,26 +68,25 @@ extension Archive {
                 }
             }
             let store = self.store
-            let (added, rejected) = try index.pool.write { db in
+            let (added, rejected) = try index.transactionNow { transaction in
                 var added = 0
                 var rejected: [(String, String)] = []
                 for new in batch {
                     do {
-                        try db.inSavepoint {
+                        try transaction.savepoint {
                             let uid = new.attributes.sopInstanceUID
-                            if let existing = try ArchiveIndex.storedInstance(db, uid) {
+                            if let existing = try transaction.storedInstance(uid) {
                                 // Two files of one instance (a replacement whose replaced file
                                 // was not removed): the newer is the replacement.
                                 let newer = Self.modificationTime(store.url(forRelativePath: new.path))
                                     > Self.modificationTime(store.url(forRelativePath: existing.path))
-                                if newer { try ArchiveIndex.insert(new, replacing: true, db) }
+                                if newer { try transaction.insert(new, replacing: true) }
                                 rejected.append((newer ? existing.path : new.path,
                                                  "another file of SOP Instance UID \(uid) is newer: not indexed"))
                             } else {
-                                try ArchiveIndex.insert(new, replacing: false, db)
+                                try transaction.insert(new, replacing: false)
                                 added += 1
                             }
-                            return .commit
                         }
                     } catch {
                         rejected.append((new.path, "\(error)"))

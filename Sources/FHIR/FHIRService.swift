@@ -1,11 +1,10 @@
 import Archive
 import DICOM
 import Foundation
-import GRDB
 
 /// The FHIR R4 subset as a Swift API (the server maps HTTP onto it): ImagingStudy and Patient
 /// derived from the archive index at every request (never stale), the one Endpoint, and
-/// Observations kept in the archive's database.
+/// Observations kept in the archive's primary store.
 public struct FHIRService: Sendable {
     public let archive: Archive
     public let observations: ObservationStore
@@ -13,9 +12,9 @@ public struct FHIRService: Sendable {
     public static let defaultCount = 20
     public static let maximumCount = 500
 
-    public init(archive: Archive) throws {
+    public init(archive: Archive) {
         self.archive = archive
-        observations = try ObservationStore(archive: archive)
+        observations = ObservationStore(archive: archive)
     }
 
     /// Where the server is: `http://host/fhir` and `http://host/dicom-web`.
@@ -134,8 +133,7 @@ public struct FHIRService: Sendable {
             total = result.total
             matches = result.patients.map(Resources.patient)
         default:
-            let (conditions, arguments) = try observationConditions(effective)
-            let result = try await observations.search(conditions: conditions, arguments: arguments, limit: limit, offset: offset)
+            let result = try await observations.search(try observationFilter(effective), limit: limit, offset: offset)
             total = result.total
             matches = result.resources
         }
@@ -237,59 +235,42 @@ public struct FHIRService: Sendable {
         return Calendar(identifier: .gregorian).date(from: components)?.timeIntervalSince1970 ?? 0
     }
 
-    func observationConditions(_ query: SearchQuery) throws -> ([String], StatementArguments) {
-        var conditions: [String] = []
-        var arguments: StatementArguments = []
-        func oneOf(_ column: String, _ values: [String]) {
-            guard !values.isEmpty else { conditions.append("0"); return }   // an empty value matches nothing
-            conditions.append("\(column) IN (\(values.map { _ in "?" }.joined(separator: ",")))")
-            arguments += StatementArguments(values)
-        }
+    func observationFilter(_ query: SearchQuery) throws -> ObservationFilter {
+        var filter = ObservationFilter()
         for (name, value) in query.parameters {
             let items = value.split(separator: ",").map(String.init)
             switch name {
-            case "_id": oneOf("o.id", items)
-            case "status": oneOf("o.status", items)
+            case "_id": filter.conditions.append(.ids(items))
+            case "status": filter.conditions.append(.statuses(items))
             case "subject", "patient":
                 let keys = items.compactMap { referenceID($0, type: "Patient") }
                 guard keys.count == items.count else {
                     throw FHIRError(.badRequest, "invalid", "\(name) must reference Patient (Patient/id or id), not \"\(value)\"")
                 }
-                oneOf("o.subject", keys.map { "Patient/\($0)" })
+                filter.conditions.append(.subjects(keys.map { "Patient/\($0)" }))
             case "derived-from":
                 let studies = items.compactMap { referenceID($0, type: "ImagingStudy") }
                 guard studies.count == items.count, !studies.isEmpty else {
                     throw FHIRError(.badRequest, "invalid", "derived-from must reference ImagingStudy, not \"\(value)\"")
                 }
-                conditions.append("o.id IN (SELECT observationID FROM fhirObservationDerivedFrom WHERE studyInstanceUID IN (\(studies.map { _ in "?" }.joined(separator: ","))))")
-                arguments += StatementArguments(studies)
+                filter.conditions.append(.derivedFromStudies(studies))
             case "code", "category":
-                var alternatives: [String] = []
-                for item in items {
+                filter.conditions.append(.tokens(parameter: name, anyOf: items.map { item in
                     let token = TokenSearch(item)
-                    var parts = ["parameter = ?"]
-                    arguments += [name]
-                    if let code = token.code { parts.append("code = ?"); arguments += [code] }
-                    if let system = token.system { parts.append("system = ?"); arguments += [system] }
-                    if token.requiresNoSystem { parts.append("system = ''") }
-                    alternatives.append("(" + parts.joined(separator: " AND ") + ")")
-                }
-                conditions.append(alternatives.isEmpty ? "0"
-                    : "o.id IN (SELECT observationID FROM fhirObservationToken WHERE \(alternatives.joined(separator: " OR ")))")
+                    return ObservationFilter.TokenMatch(code: token.code, system: token.system, requiresNoSystem: token.requiresNoSystem)
+                }))
             case "date":
                 let search = try DateSearch(value, parameter: name)
                 var after: (value: String, inclusive: Bool)?, before: (value: String, inclusive: Bool)?
                 try apply(search, name: name, after: &after, before: &before)
-                conditions.append("o.effective != ''")
-                if let after { conditions.append("o.effective \(after.inclusive ? ">=" : ">") ?"); arguments += [after.value] }
-                if let before { conditions.append("o.effective \(before.inclusive ? "<=" : "<") ?"); arguments += [before.value] }
+                filter.conditions.append(.effective(after: after, before: before))
             case "device":
-                oneOf("o.device", items.map { $0.contains("/") ? $0 : "Device/\($0)" })
+                filter.conditions.append(.devices(items.map { $0.contains("/") ? $0 : "Device/\($0)" }))
             default:
                 break
             }
         }
-        return (conditions, arguments)
+        return filter
     }
 
     // MARK: Observation writes
@@ -348,14 +329,14 @@ public struct FHIRService: Sendable {
             throw FHIRError(.unprocessable, "required", "Observation.code (a CodeableConcept with coding or text) is required",
                             expression: "Observation.code")
         }
-        var tokens: [(parameter: String, system: String, code: String)] = []
+        var tokens: [ObservationSearchValues.Token] = []
         func codings(_ concept: [String: JSONValue], parameter: String, path: String) throws {
             for (index, coding) in (concept["coding"]?.arrayValue ?? []).enumerated() {
                 guard let object = coding.objectValue else {
                     throw FHIRError(.unprocessable, "structure", "\(path).coding[\(index)] must be an object", expression: "\(path).coding[\(index)]")
                 }
                 if let value = object["code"]?.stringValue {
-                    tokens.append((parameter, object["system"]?.stringValue ?? "", value))
+                    tokens.append(.init(parameter: parameter, system: object["system"]?.stringValue ?? "", code: value))
                 }
             }
         }
@@ -398,7 +379,7 @@ public struct FHIRService: Sendable {
                 let uid = String(value.dropFirst(8))
                 if try await studyExists(uid) {
                     studies.append(uid)
-                } else if let instance = try archive.index.storedInstance(sopInstanceUID: uid) {
+                } else if let instance = try archive.storedInstance(sopInstanceUID: uid) {
                     studies.append(instance.studyInstanceUID)   // ImagingStudy.series.instance
                 } else {
                     throw FHIRError(.unprocessable, "not-found", "\(path): no study or instance \(uid) in this archive", expression: path)

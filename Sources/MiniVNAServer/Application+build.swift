@@ -56,11 +56,7 @@ public func buildRouter(_ configuration: ServerConfiguration, archive: Archive) 
     RenderedRoutes(archive: archive, configuration: configuration,
                    cache: RenderedImageCache(budget: configuration.renderedImageCacheBytes)).register(on: router)
     DeleteRoutes(archive: archive, configuration: configuration).register(on: router)
-    do {
-        FHIRRoutes(service: try FHIRService(archive: archive), configuration: configuration).register(on: router)
-    } catch {
-        Logger(label: "minivna").error("FHIR is unavailable: \(error)")
-    }
+    FHIRRoutes(service: FHIRService(archive: archive), configuration: configuration).register(on: router)
     return router
 }
 

@@ -61,7 +61,7 @@ struct STOWRoutes: Sendable {
             }
         }
         // One index transaction for the whole request; each instance succeeds or fails alone.
-        let results = await archive.ingest(stagedFiles: dicomParts.map(\.file), expectedStudyInstanceUID: study)
+        let results = await archive.ingest(stagedFiles: dicomParts.map(\.file), context: .stow, expectedStudyInstanceUID: study)
         for ((index, _), result) in zip(dicomParts, results) {
             switch result {
             case .success(let stored):

@@ -3,6 +3,7 @@ import GRDB
 import DICOM
 import Foundation
 import Testing
+import TestSupport
 
 /// A fresh archive in a temporary folder, removed when the test ends.
 final class TemporaryArchive {
@@ -19,37 +20,9 @@ final class TemporaryArchive {
     deinit { try? FileManager.default.removeItem(at: directory) }
 }
 
-enum Fixture {
-    static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("Fixtures")
-
-    static func bytes(_ relative: String) throws -> [UInt8] {
-        [UInt8](try Data(contentsOf: directory.appendingPathComponent(relative)))
-    }
-
-    /// A small valid instance with the given UIDs and attributes.
-    static func instance(study: String = "2.25.100", series: String = "2.25.200", sop: String,
-                         patientName: String = "Doe^John", patientID: String = "P1", modality: String = "CT",
-                         studyDate: String = "20240115", accession: String = "A1", description: String = "Chest",
-                         instanceNumber: Int = 1, extra: [DataElement] = []) throws -> [UInt8] {
-        var ds = DataSet()
-        ds.setString(.specificCharacterSet, vr: .CS, "ISO_IR 192")
-        ds.characterSet = .utf8
-        ds.setString(.sopClassUID, vr: .UI, "1.2.840.10008.5.1.4.1.1.7")
-        ds.setString(.sopInstanceUID, vr: .UI, sop)
-        ds.setString(.studyInstanceUID, vr: .UI, study)
-        ds.setString(.seriesInstanceUID, vr: .UI, series)
-        ds.setString(.patientName, vr: .PN, patientName)
-        ds.setString(.patientID, vr: .LO, patientID)
-        ds.setString(.modality, vr: .CS, modality)
-        ds.setString(.studyDate, vr: .DA, studyDate)
-        ds.setString(.accessionNumber, vr: .SH, accession)
-        ds.setString(.studyDescription, vr: .LO, description)
-        ds.setString(.instanceNumber, vr: .IS, String(instanceNumber))
-        ds.setString(.seriesNumber, vr: .IS, "1")
-        for element in extra { ds.set(element) }
-        return try Part10Writer.write(ds)
-    }
+extension Archive {
+    /// The embedded index, for tests that reach into its tables.
+    var sqliteIndex: SQLiteIndex { index as! SQLiteIndex }
 }
 
 @Suite struct ArchiveIngestTests {
@@ -71,7 +44,7 @@ enum Fixture {
     /// configuration's own set-up, which once left commits unsynced.
     @Test func theIndexSyncsEveryCommit() throws {
         let t = try TemporaryArchive()
-        let (journal, synchronous) = try t.archive.index.pool.write { db in
+        let (journal, synchronous) = try t.archive.sqliteIndex.pool.write { db in
             (try String.fetchOne(db, sql: "PRAGMA journal_mode"), try Int.fetchOne(db, sql: "PRAGMA synchronous"))
         }
         #expect(journal == "wal")
@@ -129,7 +102,7 @@ enum Fixture {
         let bytes = try Data(contentsOf: t.archive.store.url(forRelativePath: stored.path))
         // Once the new row is in, every later barrier fails: the folder barrier of this transaction.
         let archive = t.archive
-        try await t.archive.index.pool.write { db in
+        try await t.archive.sqliteIndex.pool.write { db in
             db.add(function: DatabaseFunction("refuseIngests", argumentCount: 0, pure: false) { _ in
                 archive.store.refuseFurtherIngests(because: "injected barrier failure")
                 return nil
@@ -151,7 +124,8 @@ enum Fixture {
     @Test func rejectsAnInstanceOfAnotherStudy() async throws {
         let t = try TemporaryArchive()
         let error = await #expect(throws: ArchiveError.self) {
-            try await t.archive.ingest(bytes: try Fixture.instance(study: "2.25.100", sop: "2.25.1"), expectedStudyInstanceUID: "2.25.999")
+            try await t.archive.ingest(bytes: try Fixture.instance(study: "2.25.100", sop: "2.25.1"), context: .stow,
+                                       expectedStudyInstanceUID: "2.25.999")
         }
         #expect(error?.code == .studyMismatch)
         #expect(try t.archive.index.counts() == (0, 0, 0))
@@ -187,50 +161,11 @@ enum Fixture {
         #expect(study.strings(.modalitiesInStudy) == ["CT", "SR"])
     }
 
-    @Test func publishesInstanceStoredAndStudyStable() async throws {
-        let t = try TemporaryArchive(quietPeriod: .milliseconds(200))
-        let stream = await t.archive.events.subscribe()
-        _ = try await t.archive.ingest(bytes: try Fixture.instance(sop: "2.25.1"))
-        var iterator = stream.makeAsyncIterator()
-        #expect(await iterator.next() == .instanceStored(sopInstanceUID: "2.25.1", seriesInstanceUID: "2.25.200", studyInstanceUID: "2.25.100"))
-        #expect(await iterator.next() == .studyStable(studyInstanceUID: "2.25.100"))
-    }
-
-    /// The quiet period counts from the study's last instance, and the study becomes stable once
-    /// after it. Events are published directly (no ingest). A loaded machine (the other suites run
-    /// in parallel) can delay the second instance past the first quiet period; then the study was
-    /// rightly stable in between and must become stable again, so both orders are accepted.
-    @Test(.timeLimit(.minutes(1))) func eachNewInstanceRestartsTheQuietPeriod() async throws {
-        let quiet = Duration.seconds(1)
-        let events = ArchiveEvents(quietPeriod: quiet)
-        let stream = await events.subscribe()
-        let clock = ContinuousClock()
-        let first = clock.now
-        await events.instanceStored(sopInstanceUID: "2.25.1", seriesInstanceUID: "2.25.200", studyInstanceUID: "2.25.100")
-        try await Task.sleep(for: .milliseconds(100))
-        let last = clock.now
-        await events.instanceStored(sopInstanceUID: "2.25.2", seriesInstanceUID: "2.25.200", studyInstanceUID: "2.25.100")
-        var received: [(event: ArchiveEvent, at: ContinuousClock.Instant)] = []
-        for await event in stream {
-            received.append((event, clock.now))
-            if case .studyStable = event, received.contains(where: { $0.event == .instanceStored(
-                sopInstanceUID: "2.25.2", seriesInstanceUID: "2.25.200", studyInstanceUID: "2.25.100") }) { break }
-        }
-        let stable = received.filter { $0.event == .studyStable(studyInstanceUID: "2.25.100") }
-        #expect(stable.last!.at - last >= quiet)
-        #expect(stable.count == 1 || (stable.count == 2 && stable[0].at - first >= quiet))
-        try await Task.sleep(for: .milliseconds(300))
-        await events.finish()
-        var after: [ArchiveEvent] = []
-        for await event in stream { after.append(event) }
-        #expect(after.isEmpty)   // no further studyStable
-    }
-
     @Test func reindexRebuildsTheIndexFromTheFilesAlone() async throws {
         let t = try TemporaryArchive()
         for i in 1...3 { _ = try await t.archive.ingest(bytes: try Fixture.instance(sop: "2.25.\(i)", instanceNumber: i)) }
         _ = try await t.archive.ingest(bytes: try Fixture.bytes("ct/ct_0002.dcm"))
-        try await t.archive.index.pool.write { db in try db.execute(sql: "DELETE FROM instance; DELETE FROM series; DELETE FROM study") }
+        try await t.archive.sqliteIndex.pool.write { db in try db.execute(sql: "DELETE FROM instance; DELETE FROM series; DELETE FROM study") }
         #expect(try t.archive.verify().filesWithoutRows.count == 4)
         let (indexed, failures) = try t.archive.reindex()
         #expect(indexed == 4 && failures.isEmpty)
@@ -354,7 +289,7 @@ enum Fixture {
         let t = try TemporaryArchive()
         _ = try await t.archive.ingest(bytes: try Fixture.instance(sop: "2.25.1"))
         // A deferred foreign key that every new instance row violates: checked at COMMIT only.
-        try await t.archive.index.pool.write { db in
+        try await t.archive.sqliteIndex.pool.write { db in
             try db.execute(sql: """
                 CREATE TABLE commitBlocker (instanceRowID INTEGER REFERENCES instance(id) DEFERRABLE INITIALLY DEFERRED);
                 CREATE TRIGGER blockCommits AFTER INSERT ON instance BEGIN INSERT INTO commitBlocker VALUES (-1); END;
@@ -369,7 +304,7 @@ enum Fixture {
         } catch let error as ArchiveError {
             #expect(error.reason.contains("no instance is acknowledged until MiniVNA is restarted"))
         }
-        try await t.archive.index.pool.write { db in try db.execute(sql: "DROP TRIGGER blockCommits; DROP TABLE commitBlocker") }
+        try await t.archive.sqliteIndex.pool.write { db in try db.execute(sql: "DROP TRIGGER blockCommits; DROP TABLE commitBlocker") }
         t.archive.releaseDataFolderLock()
         let restarted = try Archive(configuration: ArchiveConfiguration(dataDirectory: t.directory))
         #expect(!FileManager.default.fileExists(atPath: kept.path))

@@ -3,6 +3,7 @@ import DICOM
 import Foundation
 import Synchronization
 import Testing
+import TestSupport
 
 @Suite struct GroupCommitTests {
     /// Holds the first batch until the test has queued the others behind it.

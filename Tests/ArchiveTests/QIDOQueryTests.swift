@@ -2,6 +2,7 @@
 import DICOM
 import Foundation
 import Testing
+import TestSupport
 
 /// Matching rules of PS3.4 C.2.2.2 over a small archive of five studies.
 @Suite struct QIDOQueryTests {

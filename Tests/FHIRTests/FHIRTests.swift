@@ -3,6 +3,7 @@ import DICOM
 @testable import FHIR
 import Foundation
 import Testing
+import TestSupport
 
 /// An archive in a temporary folder with one CT instance (study 2.25.100, patient Doe^John / P1).
 final class FHIRFixture {
@@ -14,7 +15,7 @@ final class FHIRFixture {
     init() async throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("minivna-fhir-\(UUID().uuidString)")
         archive = try Archive(configuration: ArchiveConfiguration(dataDirectory: directory))
-        service = try FHIRService(archive: archive)
+        service = FHIRService(archive: archive)
         for (series, sop, number) in [("2.25.200", "2.25.1", 1), ("2.25.200", "2.25.2", 2), ("2.25.201", "2.25.3", 1)] {
             var ds = DataSet(characterSet: .utf8)
             ds.setString(.sopClassUID, vr: .UI, "1.2.840.10008.5.1.4.1.1.2")

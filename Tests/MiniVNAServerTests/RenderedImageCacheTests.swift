@@ -6,6 +6,7 @@ import Hummingbird
 import HummingbirdTesting
 import NIOCore
 import Testing
+import TestSupport
 @testable import MiniVNAServer
 
 @Suite struct RenderedImageCacheTests {

@@ -7,6 +7,7 @@ import HummingbirdTesting
 @testable import MiniVNAServer
 import NIOCore
 import Testing
+import TestSupport
 
 /// A router over a fresh archive in a temporary folder.
 struct TestServer {
@@ -72,7 +73,7 @@ struct TestServer {
             #expect(referenced.count == 2)
             #expect(((json["00081190"] as? [String: Any])?["Value"] as? [String])?.first?.hasSuffix("/dicom-web/studies/2.25.100") == true)
         }
-        #expect(try server.archive.index.counts() == (1, 1, 2))
+        #expect(try server.archive.counts() == (1, 1, 2))
     }
 
     @Test func answers202WhenSomeInstancesFailAnd409WhenAllDo() async throws {
@@ -112,7 +113,7 @@ struct TestServer {
             #expect(response.status == .badRequest, "\(testCase.0)")
             #expect(response.headers[.contentType] == "application/json")
         }
-        #expect(try server.archive.index.counts() == (0, 0, 0))
+        #expect(try server.archive.counts() == (0, 0, 0))
     }
 
     @Test func rejectsAMissingCloseDelimiterAndStoresNothing() async throws {
@@ -122,7 +123,7 @@ struct TestServer {
             #expect(response.status == .badRequest)
             #expect(String(buffer: response.body).contains("close delimiter"))
         }
-        #expect(try server.archive.index.counts() == (0, 0, 0))
+        #expect(try server.archive.counts() == (0, 0, 0))
     }
 
     @Test(arguments: [

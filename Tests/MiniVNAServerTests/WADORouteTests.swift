@@ -7,6 +7,7 @@ import HummingbirdTesting
 @testable import MiniVNAServer
 import NIOCore
 import Testing
+import TestSupport
 
 /// An instance with native pixel data: `frames` frames of 2x2 8-bit pixels, frame n filled with n.
 private func multiFrameInstance(sop: String, frames: Int) throws -> [UInt8] {
@@ -126,7 +127,7 @@ private func multiFrameInstance(sop: String, frames: Int) throws -> [UInt8] {
                 #expect(response.status == .notFound)
             }
         }
-        #expect(try server.archive.index.counts() == (0, 0, 0))
+        #expect(try server.archive.counts() == (0, 0, 0))
         // The files go once no reader holds the study (here: at once, in a background task).
         for _ in 0..<100 where !server.archive.store.allRelativePaths().isEmpty { try await Task.sleep(for: .milliseconds(20)) }
         #expect(server.archive.store.allRelativePaths().isEmpty)

@@ -1,0 +1,140 @@
+import Foundation
+import Synchronization
+
+/// The archive's events as a durable, ordered log with a cursor per consumer (a transactional
+/// outbox). A change writes its event into the index's outbox in its own transaction, so the
+/// event exists if and only if the change committed; the relay then copies outbox rows, in
+/// order and once each, into the primary store's log, which survives restarts, reindexing and
+/// the loss of the index. Consumers (AI, webhooks) read after their own cursor: at least once,
+/// across restarts, never dropped because a consumer was slow.
+///
+/// Why two steps: the outbox row must commit with the change (same database file: SQLite does
+/// not make a transaction across ATTACHed databases atomic in WAL mode), and the log must
+/// outlive the index (a different file). Relaying is not on any response's path.
+public final class ArchiveEventLog: Sendable {
+    let index: any IndexStore
+    let primary: any PrimaryStore
+    let signal: EventSignal
+    /// The index's outbox generation (fixed while the archive is open).
+    let generation: String
+    /// Outbox rows up to this one are in the primary log and may be forgotten by the index
+    /// (pruned inside the next ingest transaction: no commit of its own).
+    let relayedThrough = Atomic<Int64>(0)
+    /// One relay at a time (each copies everything committed before it started).
+    private let relaying = Mutex<Void>(())
+    /// A background relay is scheduled and has not started yet: it covers later commits too.
+    private let scheduled = Atomic<Bool>(false)
+
+    init(index: any IndexStore, primary: any PrimaryStore) throws {
+        self.index = index
+        self.primary = primary
+        signal = EventSignal(latest: try primary.latestSequence())
+        generation = try index.outboxGeneration()
+        relayedThrough.store(try primary.relayedThrough(generation: generation), ordering: .relaxed)
+    }
+
+    /// Events after `sequence`, oldest first.
+    public func events(after sequence: Int64 = 0, limit: Int = 1_000) throws -> [ArchiveEvent] {
+        try primary.events(after: sequence, limit: limit)
+    }
+
+    public func latestSequence() throws -> Int64 {
+        try primary.latestSequence()
+    }
+
+    /// The last event `consumer` has handled (0 before its first).
+    public func cursor(of consumer: String) throws -> Int64 {
+        try primary.cursor(consumer: consumer)
+    }
+
+    public func advance(_ consumer: String, to sequence: Int64) throws {
+        try primary.setCursor(consumer: consumer, to: sequence)
+    }
+
+    /// Returns once an event after `sequence` is in the log (or the task is cancelled).
+    public func waitForEvents(after sequence: Int64) async {
+        await signal.wait(beyond: sequence)
+    }
+
+    /// Hands every event after the consumer's cursor to `handle`, in order, advancing the cursor
+    /// after each; then waits for more, until the task is cancelled. An event whose handling
+    /// throws is handed again next time (at least once): `handle` must be idempotent.
+    public func consume(as consumer: String, _ handle: (ArchiveEvent) async throws -> Void) async throws {
+        var position = try cursor(of: consumer)
+        while !Task.isCancelled {
+            let batch = try events(after: position, limit: 500)
+            for event in batch {
+                try await handle(event)
+                try advance(consumer, to: event.sequence)
+                position = event.sequence
+            }
+            if batch.isEmpty { await waitForEvents(after: position) }
+        }
+    }
+
+    /// Copies committed outbox rows into the log until none is left; when it returns, every
+    /// event committed before the call is in the log.
+    func relay() throws {
+        try relaying.withLock { _ in try relayPending() }
+    }
+
+    private func relayPending() throws {
+        var through = try primary.relayedThrough(generation: generation)
+        while true {
+            let pending = try index.outboxEvents(after: through, limit: 1_000)
+            guard let last = pending.last?.id else { return }
+            let latest = try primary.appendRelayed(pending, generation: generation)
+            relayedThrough.store(last, ordering: .relaxed)
+            through = last
+            Task { [signal] in await signal.announce(latest) }
+        }
+    }
+
+    /// Relays in the background (after a commit: not on the response's path).
+    func relaySoon() {
+        guard !scheduled.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        Task.detached(priority: .utility) { [self] in
+            scheduled.store(false, ordering: .releasing)
+            try? relay()
+        }
+    }
+}
+
+/// Wakes consumers when the log grows. Only a wake-up: what happened is in the durable log, so
+/// a consumer that was not waiting misses nothing.
+actor EventSignal {
+    private var latest: Int64
+    private var waiters: [UUID: (beyond: Int64, continuation: CheckedContinuation<Void, Never>)] = [:]
+
+    init(latest: Int64) {
+        self.latest = latest
+    }
+
+    func announce(_ sequence: Int64) {
+        latest = max(latest, sequence)
+        for (id, waiter) in waiters where waiter.beyond < latest {
+            waiters[id] = nil
+            waiter.continuation.resume()
+        }
+    }
+
+    func wait(beyond sequence: Int64) async {
+        guard latest <= sequence else { return }
+        let id = UUID()
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                if Task.isCancelled || latest > sequence {
+                    continuation.resume()
+                } else {
+                    waiters[id] = (sequence, continuation)
+                }
+            }
+        } onCancel: {
+            Task { await self.cancel(id) }
+        }
+    }
+
+    private func cancel(_ id: UUID) {
+        waiters.removeValue(forKey: id)?.continuation.resume()
+    }
+}

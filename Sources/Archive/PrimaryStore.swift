@@ -1,0 +1,45 @@
+import Foundation
+
+/// The primary data: what cannot be rebuilt from the stored files (client-posted Observations,
+/// the event log and its consumers' cursors, studies waiting to become stable; later AI jobs,
+/// reviews, audit, subscriptions). It lives in a database file of its own (`primary.sqlite`),
+/// which `reindex` never touches and `minivna backup` copies.
+///
+/// Every SQL statement lives behind this protocol (and `IndexStore`); `SQLitePrimaryStore` is
+/// the embedded implementation.
+protocol PrimaryStore: Sendable {
+    // MARK: Event log
+    /// Appends relayed outbox events in order, once each (an event already relayed from the same
+    /// index generation is skipped), and, in the same transaction, tracks the studies they leave
+    /// waiting for stability. Returns the log's latest sequence.
+    func appendRelayed(_ events: [OutboxEvent], generation: String) throws -> Int64
+    /// The last outbox event of `generation` in the log (0 when none).
+    func relayedThrough(generation: String) throws -> Int64
+    func latestSequence() throws -> Int64
+    func events(after sequence: Int64, limit: Int) throws -> [ArchiveEvent]
+    /// A consumer's durable cursor (0 before its first event).
+    func cursor(consumer: String) throws -> Int64
+    func setCursor(consumer: String, to sequence: Int64) throws
+
+    // MARK: Study stability
+    /// Seconds since 1970 of the oldest last activity among studies not yet stable.
+    func oldestPendingActivity() throws -> Double?
+    /// In one transaction: every study whose last activity is at or before `quietBefore`
+    /// becomes stable (a `study.stable` event each, occurring at `now`) and stops waiting.
+    /// Returns those studies and the log's latest sequence.
+    func markStable(quietBefore: Double, now: Double) throws -> (studies: [String], latest: Int64)
+
+    // MARK: Observations
+    func observation(id: String) async throws -> ObservationRecord?
+    func writeObservation(_ write: ObservationWrite) async throws -> ObservationWriteOutcome
+    func deleteObservation(id: String, now: Double) async throws -> Bool
+    func searchObservations(_ filter: ObservationFilter, limit: Int, offset: Int) async throws -> (total: Int, resources: [String])
+    /// Every (Observation id, Study Instance UID) pair of the Observations' derivedFrom.
+    func observationStudyReferences() throws -> [(observationID: String, studyInstanceUID: String)]
+    /// Takes in Observations an older MiniVNA kept in the index (those it does not hold yet).
+    func adopt(_ legacy: [LegacyObservation]) throws
+
+    /// A consistent copy of the whole store into a new database file (SQLite's online backup).
+    func backup(to path: String) throws
+    func close() throws
+}
