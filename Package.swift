@@ -69,7 +69,7 @@ let package = Package(
         .testTarget(name: "ArchiveTests", dependencies: ["Archive", "DICOM", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "FHIRTests", dependencies: ["FHIR", "Archive", "DICOM"]),
         .testTarget(name: "MiniVNAServerTests", dependencies: [
-            "MiniVNAServer", "Archive", "DICOM",
+            "MiniVNAServer", "Archive", "DICOM", "Imaging",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ]),
     ],
