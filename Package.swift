@@ -68,7 +68,7 @@ let package = Package(
         .testTarget(name: "ArchiveTests", dependencies: ["Archive", "DICOM", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "FHIRTests", dependencies: ["FHIR", "Archive", "DICOM", "TestSupport"]),
         .testTarget(name: "MiniVNAServerTests", dependencies: [
-            "MiniVNAServer", "Archive", "DICOM", "TestSupport",
+            "MiniVNAServer", "Archive", "DICOM", "Imaging", "TestSupport",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ]),
     ],

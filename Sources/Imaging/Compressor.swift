@@ -8,35 +8,19 @@ import Foundation
 /// Compression attributes (PS3.3 C.7.6.1.1.5). The SOP Instance UID is kept: this is a transfer
 /// syntax of the same instance, as DIMSE transfer-syntax negotiation would produce.
 public enum Compressor {
-    static let rle = "1.2.840.10008.1.2.5"
-    static let jpeg2000Lossless = "1.2.840.10008.1.2.4.90"
-    static let jpeg2000 = "1.2.840.10008.1.2.4.91"
-    static let jpegBaseline = "1.2.840.10008.1.2.4.50"
-
-    /// Syntaxes whose pixel values stay identical.
-    public static let lossless: Set<String> = [rle, jpeg2000Lossless]
-    /// Syntaxes produced lossily, only when a client asks for them by name.
-    public static let lossy: Set<String> = [jpegBaseline, jpeg2000]
-    /// Everything `compress` produces.
-    public static let encodable = lossless.union(lossy)
-
     /// One native frame (interleaved, in `pixels.photometricInterpretation`) in a compressed
     /// syntax, with the Photometric Interpretation the encoded frame has.
     public static func encodeFrame(_ frame: [UInt8], _ pixels: PixelDescription, transferSyntaxUID: String) throws
         -> (bytes: [UInt8], photometricInterpretation: String) {
-        let color = pixels.samplesPerPixel == 3 && pixels.photometricInterpretation == "RGB"
-        if lossy.contains(transferSyntaxUID), pixels.photometricInterpretation == "PALETTE COLOR" {
-            // Palette indices are not intensities: a lossy codec would change colours (PS3.5 §8.2.4).
-            throw CodecError(.unsupported, "PALETTE COLOR can only be compressed losslessly")
+        try encoder(for: transferSyntaxUID).encode(frame, pixels)
+    }
+
+    /// The registry's codec that encodes into a compressed syntax.
+    static func encoder(for uid: String) throws -> Codec {
+        guard let codec = CodecRegistry.codec(for: uid), codec.isCompressed, codec.canEncode else {
+            throw CodecError(.unsupported, "encoding \(TransferSyntax(uid: uid)?.name ?? uid) is not supported")
         }
-        switch transferSyntaxUID {
-        case rle: return (try RLEEncoder.encode(frame, pixels), pixels.photometricInterpretation)
-        case jpeg2000Lossless: return (try JPEG2000Encoder.encodeLossless(frame, pixels), color ? "YBR_RCT" : pixels.photometricInterpretation)
-        case jpeg2000: return (try JPEG2000Encoder.encodeLossy(frame, pixels), color ? "YBR_ICT" : pixels.photometricInterpretation)
-        case jpegBaseline: return try JPEGEncoder.encodeFrame(frame, pixels)
-        default:
-            throw CodecError(.unsupported, "encoding \(TransferSyntax(uid: transferSyntaxUID)?.name ?? transferSyntaxUID) is not supported")
-        }
+        return codec
     }
 
     /// A native frame as the encoders take it: interleaved, and native YBR_FULL_422 expanded to
@@ -55,9 +39,7 @@ public enum Compressor {
 
     /// - Parameter dataSet: with native Pixel Data in memory (little endian, any planar configuration).
     public static func compress(_ dataSet: DataSet, transferSyntaxUID: String) throws -> DataSet {
-        guard encodable.contains(transferSyntaxUID) else {
-            throw CodecError(.unsupported, "encoding \(TransferSyntax(uid: transferSyntaxUID)?.name ?? transferSyntaxUID) is not supported")
-        }
+        let codec = try encoder(for: transferSyntaxUID)
         // Without Pixel Data the dataset is already valid in any of these syntaxes (Explicit VR LE).
         guard dataSet.contains(.pixelData) else { return dataSet }
         let stored = try PixelDescription(dataSet)
@@ -78,7 +60,7 @@ public enum Compressor {
             var pixels = stored
             let frame = try encoderInput(Array(native[(index * storedFrameLength)..<((index + 1) * storedFrameLength)]), &pixels,
                                          planar: stored.planarConfiguration == 1)
-            var (encoded, encodedPhotometric) = try encodeFrame(frame, pixels, transferSyntaxUID: transferSyntaxUID)
+            var (encoded, encodedPhotometric) = try codec.encode(frame, pixels)
             photometric = encodedPhotometric
             if encoded.count % 2 == 1 { encoded.append(0) }
             guard position <= Int(UInt32.max) else {
@@ -97,10 +79,9 @@ public enum Compressor {
         if photometric != stored.photometricInterpretation {
             result.setString(.photometricInterpretation, vr: .CS, photometric)
         }
-        if lossy.contains(transferSyntaxUID) {
+        if let method = codec.lossyCompressionMethod {
             let compressed = fragments.reduce(0) { $0 + $1.count }
-            markLossy(&result, ratio: Double(frames * stored.frameLength) / Double(max(1, compressed)),
-                      method: transferSyntaxUID == jpegBaseline ? "ISO_10918_1" : "ISO_15444_1")
+            markLossy(&result, ratio: Double(frames * stored.frameLength) / Double(max(1, compressed)), method: method)
         }
         return result
     }

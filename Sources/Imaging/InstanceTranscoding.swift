@@ -37,15 +37,11 @@ public struct InstanceTranscoding: Sendable {
     /// Largest file range read at once for frames copied without a codec.
     static let copyChunkSize = 1 << 20
 
-    /// Syntaxes the stream can be written in.
-    public static let writable: Set<String> = Set([TransferSyntax.explicitVRLittleEndian.uid, TransferSyntax.implicitVRLittleEndian.uid])
-        .union(Compressor.encodable)
-
     /// - Parameters:
     ///   - file: read from `path` with deferred values (`deferValuesLongerThan: 0`).
     ///   - path: a path that keeps naming the same file while the stream is written.
     public init(_ file: Part10File, path: String, to target: String) throws {
-        guard Self.writable.contains(target) else {
+        guard let targetCodec = CodecRegistry.codec(for: target), targetCodec.canEncode else {
             throw CodecError(.unsupported, "writing \(TransferSyntax(uid: target)?.name ?? target) is not supported")
         }
         let source = file.transferSyntaxUID
@@ -56,7 +52,7 @@ public struct InstanceTranscoding: Sendable {
         let load: (BulkDataReference) throws -> [UInt8] = { try BulkDataReader.read($0, from: path) }
         var meta = file.fileMetaInformation
         _ = meta.remove(.transferSyntaxUID)
-        let encode = Compressor.encodable.contains(target) ? target : nil
+        let encode = targetCodec.isCompressed ? target : nil
         // Encapsulated values nested in other elements (an Icon Image Sequence of a compressed
         // file) cannot be written in a native syntax: such elements are left out.
         let keep: (DataElement) -> Bool = { element in
@@ -80,7 +76,8 @@ public struct InstanceTranscoding: Sendable {
             index = whole
         }
         let decode = index.isEncapsulated
-        if decode, !FrameDecoder.decodable.contains(source) {
+        let sourceCodec = CodecRegistry.codec(for: source)
+        if decode, sourceCodec?.isCompressed != true || sourceCodec?.canDecode != true {
             throw CodecError(.unsupported, "decoding \(TransferSyntax(uid: source)?.name ?? source) is not supported")
         }
         // Codecs need the Image Pixel description; native frames passed through only need Bits
@@ -119,14 +116,12 @@ public struct InstanceTranscoding: Sendable {
         if pixels.samplesPerPixel > 1, converted != nil {
             dataSet.set(DataElement(tag: .planarConfiguration, vr: .US, bytes: NumericValue.encode([0], size: 2)))
         }
-        // JPEG baseline and extended are lossy whatever the file says (PS3.3 C.7.6.1.1.5).
-        if decode, ["1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51"].contains(source),
-           dataSet.string(.lossyImageCompression) != "01" {
+        // JPEG baseline is lossy whatever the file says (PS3.3 C.7.6.1.1.5).
+        if decode, sourceCodec?.decodingIsAlwaysLossy == true, dataSet.string(.lossyImageCompression) != "01" {
             dataSet.setString(.lossyImageCompression, vr: .CS, "01")
         }
-        if let encode, let converted, Compressor.lossy.contains(encode) {
-            Compressor.markLossy(&dataSet, ratio: Double(pixels.frameLength) / Double(max(1, converted.bytes.count)),
-                                 method: encode == Compressor.jpegBaseline ? "ISO_10918_1" : "ISO_15444_1")
+        if encode != nil, let converted, let method = targetCodec.lossyCompressionMethod {
+            Compressor.markLossy(&dataSet, ratio: Double(pixels.frameLength) / Double(max(1, converted.bytes.count)), method: method)
         }
         var head = try Part10Writer.write(dataSet, meta: meta, transferSyntaxUID: target, load: load)
         var tail: [UInt8] = []

@@ -1,8 +1,8 @@
 import COpenJPEG
 import Foundation
 
-/// JPEG 2000 through OpenJPEG, as a raw codestream (what 1.2.840.10008.1.2.4.90/.91 fragments
-/// hold): lossless with the reversible 5/3 wavelet (and RCT for RGB), or lossy with the
+/// JPEG 2000 through OpenJPEG, as a raw codestream (what `TransferSyntax.jpeg2000Lossless` and
+/// `.jpeg2000` fragments hold): lossless with the reversible 5/3 wavelet (and RCT for RGB), or lossy with the
 /// irreversible 9/7 wavelet (and ICT for RGB) at a fixed compression ratio.
 public enum JPEG2000Encoder {
     /// The ratio lossy encoding aims at (uncompressed size / codestream size): 10:1 keeps CT and

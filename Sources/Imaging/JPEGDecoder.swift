@@ -1,7 +1,7 @@
 import CTurboJPEG
 import Foundation
 
-/// JPEG baseline (8-bit, 1.2.840.10008.1.2.4.50) through libjpeg-turbo's TurboJPEG API. Color
+/// JPEG baseline (8-bit, `TransferSyntax.jpegBaseline`) through libjpeg-turbo's TurboJPEG API. Color
 /// frames come out as interleaved RGB (YCbCr is converted, as a JPEG decoder does); 12-bit
 /// extended JPEG needs libjpeg-turbo 3 and is refused here.
 public enum JPEGDecoder {

@@ -1,6 +1,6 @@
 import CTurboJPEG
 
-/// JPEG baseline (8-bit, 1.2.840.10008.1.2.4.50) through libjpeg-turbo: the frames of lossy
+/// JPEG baseline (8-bit, `TransferSyntax.jpegBaseline`) through libjpeg-turbo: the frames of lossy
 /// requests and the images of rendered responses.
 public enum JPEGEncoder {
     /// Quality used for lossy transfer-syntax requests (libjpeg scale, 1-100).
@@ -35,7 +35,7 @@ public enum JPEGEncoder {
         return Array(UnsafeBufferPointer(start: buffer, count: Int(size)))
     }
 
-    /// One native frame as a JPEG baseline frame for 1.2.840.10008.1.2.4.50, with the
+    /// One native frame as a JPEG baseline frame (`TransferSyntax.jpegBaseline`), with the
     /// Photometric Interpretation the encapsulated frame has (color: YBR_FULL_422).
     /// - Parameter frame: interleaved samples in `pixels.photometricInterpretation`.
     public static func encodeFrame(_ frame: [UInt8], _ pixels: PixelDescription, quality: Int = defaultQuality)

@@ -1,7 +1,7 @@
 import DICOM
 
 /// The optional storage policy "compress on ingest": uncompressed images are stored as JPEG 2000
-/// lossless (1.2.840.10008.1.2.4.90), written frame by frame. Same SOP Instance UID; decoding
+/// lossless (`TransferSyntax.jpeg2000Lossless`), written frame by frame. Same SOP Instance UID; decoding
 /// gives back the received sample values exactly (RGB is stored with the reversible colour
 /// transform, YBR_RCT). Files it cannot keep bit for bit are stored as received: samples with
 /// bits set above Bits Stored (overlays in unused bits, sloppy modalities) would lose them, as
@@ -12,18 +12,14 @@ public struct JPEG2000LosslessStorage: Part10Transcoding {
     public init() {}
 
     public func transcode(_ file: Part10File, path: String, write: ([UInt8]) throws -> Void) throws -> Bool {
-        let uncompressed: Set<String> = [
-            TransferSyntax.explicitVRLittleEndian.uid, TransferSyntax.implicitVRLittleEndian.uid,
-            TransferSyntax.explicitVRBigEndian.uid, TransferSyntax.deflatedExplicitVRLittleEndian.uid,
-        ]
-        guard uncompressed.contains(file.transferSyntaxUID), let element = file.dataSet[.pixelData],
+        guard CodecRegistry.isNative(file.transferSyntaxUID), let element = file.dataSet[.pixelData],
               case .bytes(let value) = element.value, value.count > 0,
               let pixels = try? PixelDescription(file.dataSet),
               // Native YBR_FULL_422 would have to change layout to be encoded: kept as received.
               pixels.photometricInterpretation != "YBR_FULL_422",
               let index = try? FrameIndex(file), !index.isEncapsulated,
               try Self.samplesFitBitsStored(index, pixels, path: path) else { return false }
-        try InstanceTranscoding(file, path: path, to: Compressor.jpeg2000Lossless).write(to: write)
+        try InstanceTranscoding(file, path: path, to: TransferSyntax.jpeg2000Lossless.uid).write(to: write)
         return true
     }
 

@@ -13,10 +13,7 @@ public func buildApplication(
     _ configuration: ServerConfiguration, logger: Logger = Logger(label: "minivna"),
     onServerRunning: @escaping @Sendable (String) async -> Void = { _ in }
 ) throws -> some ApplicationProtocol {
-    let archive = try Archive(configuration: ArchiveConfiguration(
-        dataDirectory: configuration.dataDirectory, duplicatePolicy: configuration.duplicatePolicy,
-        studyQuietPeriod: configuration.studyQuietPeriod, inflater: ZlibDeflate(),
-        storageTranscoder: configuration.compressOnIngest ? JPEG2000LosslessStorage() : nil))
+    let archive = try Archive(configuration: configuration.archiveConfiguration)
     let router = buildRouter(configuration, archive: archive)
     return Application(
         router: router,

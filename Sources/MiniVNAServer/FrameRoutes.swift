@@ -34,26 +34,25 @@ struct FrameRoutes: Sendable {
         return numbers
     }
 
-    /// The stored file of one instance, opened (see `OpenFile`) and read with every binary value
-    /// left in the file.
-    private func open(_ selector: InstanceSelector) async throws -> (StoredInstanceFile, Part10File, OpenFile) {
+    /// The stored file of one instance, opened (see `OpenFile`) and read with the archive's
+    /// options for pixels: every binary value left in the file (or, for a Deflated file, held in
+    /// memory once inflated).
+    private func open(_ selector: InstanceSelector) async throws -> (StoredInstanceFile, InstancePixels, OpenFile) {
         // Opened under a lease taken before the row is read, so a replacement or delete meanwhile
         // cannot remove the file between the two (see `ReadLeases`).
         let (file, opened) = try await archive.withReadLease(study: selector.study) {
             guard let file = try await archive.storedFiles(selector).first else { throw DICOMwebError(.notFound, "\(selector) not found") }
             return (file, try OpenFile(file.url))
         }
-        let part10 = try Part10Reader.read(path: opened.path, options: ReadOptions(
-            deferValuesLongerThan: 0, inflater: archive.configuration.inflater))
-        return (file, part10, opened)
+        return (file, try InstancePixels(path: opened.path, options: archive.readOptions(.pixels)), opened)
     }
 
     func frames(_ request: Request, _ selector: InstanceSelector, list: String) async throws -> Response {
         let numbers = try Self.frameNumbers(list)
-        let (file, part10, opened) = try await open(selector)
+        let (file, pixels, opened) = try await open(selector)
         let index: FrameIndex
         do {
-            index = try FrameIndex(part10)
+            index = try pixels.frames()
         } catch let error as DICOMParseError {
             throw DICOMwebError(.badRequest, "instance \(file.sopInstanceUID) has no frames to serve: \(error.reason)")
         }
@@ -63,25 +62,24 @@ struct FrameRoutes: Sendable {
         }
         let encoding = try RetrieveNegotiation.frames(accept: request.headers[.accept], storedSyntax: file.transferSyntaxUID,
                                                       encapsulated: index.isEncapsulated, frameCount: numbers.count)
-        return try response(pieces: numbers.map { index.frames[$0 - 1] }, encoding: encoding, file: file, opened: opened, range: nil,
-                            pixels: encoding.transforms ? try Self.pixelDescription(part10) : nil,
-                            location: { "\(configuration.baseURL(for: request))/studies/\(file.studyInstanceUID)/series/\(file.seriesInstanceUID)/instances/\(file.sopInstanceUID)/frames/\(numbers[$0])" })
+        return try response(frames: numbers.map { $0 - 1 }, of: index, encoding: encoding, file: file, opened: opened,
+                            pixels: pixels, location: { "\(configuration.baseURL(for: request))/studies/\(file.studyInstanceUID)/series/\(file.seriesInstanceUID)/instances/\(file.sopInstanceUID)/frames/\(numbers[$0])" })
     }
 
     func bulkData(_ request: Request, _ selector: InstanceSelector, path: String) async throws -> Response {
-        let (file, part10, opened) = try await open(selector)
-        guard let element = try Self.element(at: path, in: part10.dataSet) else {
+        let (file, pixels, opened) = try await open(selector)
+        guard let element = try Self.element(at: path, in: pixels.file.dataSet) else {
             throw DICOMwebError(.notFound, "instance \(file.sopInstanceUID) has no element at \(path)")
         }
         let range = try ByteRange(request.headers[.range])
         switch element.value {
         case .encapsulated:
             // Compressed Pixel Data: its frames, each in its own part (PS3.18 §8.7.3.3.2).
-            let index = try FrameIndex(part10)
+            let index = try pixels.frames()
             let encoding = try RetrieveNegotiation.frames(accept: request.headers[.accept], storedSyntax: file.transferSyntaxUID,
                                                           encapsulated: true, frameCount: index.numberOfFrames)
-            return try response(pieces: index.frames, encoding: encoding, file: file, opened: opened, range: nil,
-                                pixels: encoding.transforms ? try Self.pixelDescription(part10) : nil, location: { _ in nil })
+            return try response(frames: Array(0..<index.numberOfFrames), of: index, encoding: encoding, file: file, opened: opened,
+                                pixels: pixels, location: { _ in nil })
         case .bytes(let value):
             let encoding = try RetrieveNegotiation.frames(accept: request.headers[.accept],
                                                           storedSyntax: TransferSyntax.explicitVRLittleEndian.uid,
@@ -91,8 +89,7 @@ struct FrameRoutes: Sendable {
             case .deferred(let reference): piece = .file(reference)
             case .loaded(let bytes): piece = .memory(bytes)
             }
-            return try response(pieces: [[piece]], encoding: encoding, file: file, opened: opened, range: range, pixels: nil,
-                                location: { _ in nil })
+            return try response(value: [piece], encoding: encoding, file: file, opened: opened, range: range)
         case .sequence:
             throw DICOMwebError(.badRequest, "\(path) is a sequence, not bulk data")
         }
@@ -117,40 +114,43 @@ struct FrameRoutes: Sendable {
         return nil
     }
 
-    static func pixelDescription(_ part10: Part10File) throws -> PixelDescription {
-        do {
-            return try PixelDescription(part10.dataSet)
-        } catch let error as CodecError {
-            throw DICOMwebError(.notAcceptable, "the frames cannot be decoded: \(error.reason)")
+    /// Frames of the instance, each streamed from the file as stored, or converted (decoded and
+    /// or encoded by Imaging, `InstancePixels.frame(_:in:)`) when the encoding asks for it.
+    private func response(frames numbers: [Int], of index: FrameIndex, encoding: FrameEncoding, file: StoredInstanceFile,
+                          opened: OpenFile, pixels: InstancePixels, location: (Int) -> String?) throws -> Response {
+        let plans = numbers.map { number in
+            let conversion = encoding.transforms
+                ? FrameConversionPlan(pixels: pixels, frame: number, syntax: encoding.transferSyntaxUID) : nil
+            return FramePlan(pieces: index.frames[number], window: nil, conversion: conversion)
         }
+        return try response(plans, encoding: encoding, file: file, opened: opened, contentRange: nil, location: location)
     }
 
-    /// Frames (or one value) as multipart or a single part, streamed from the file; decoded and
-    /// or encoded frame by frame when the encoding asks for it (`pixels` is then given). A
-    /// transformed single part, and the first of several, is prepared before the status line so
-    /// a codec failure is a 406, not a cut stream.
-    private func response(pieces frames: [[FrameIndex.Piece]], encoding: FrameEncoding, file: StoredInstanceFile,
-                          opened: OpenFile, range: ByteRange?, pixels: PixelDescription?,
-                          location: (Int) -> String?) throws -> Response {
+    /// One bulk data value, whole or the requested byte range of it.
+    private func response(value pieces: [FrameIndex.Piece], encoding: FrameEncoding, file: StoredInstanceFile, opened: OpenFile,
+                          range: ByteRange?) throws -> Response {
+        guard let range else {
+            return try response([FramePlan(pieces: pieces, window: nil, conversion: nil)], encoding: encoding, file: file, opened: opened,
+                                contentRange: nil, location: { _ in nil })
+        }
+        let length = pieces.reduce(0) { $0 + $1.count }
+        guard let window = range.window(length: length) else {
+            var error = DICOMwebError(.rangeNotSatisfiable, "the range is outside the value's \(length) bytes")
+            error.headers[.contentRange] = "bytes */\(length)"
+            throw error
+        }
+        return try response([FramePlan(pieces: pieces, window: window, conversion: nil)], encoding: encoding, file: file, opened: opened,
+                            contentRange: "bytes \(window.lowerBound)-\(window.upperBound - 1)/\(length)", location: { _ in nil })
+    }
+
+    /// Frames (or one value) as multipart or a single part, streamed from the file. A converted
+    /// single part, and the first of several, is prepared before the status line so a codec
+    /// failure is a 406, not a cut stream.
+    private func response(_ selected: [FramePlan], encoding: FrameEncoding, file: StoredInstanceFile, opened: OpenFile,
+                          contentRange: String?, location: (Int) -> String?) throws -> Response {
         let partType = "\(encoding.partType); transfer-syntax=\(encoding.transferSyntaxUID)"
         var headers: HTTPFields = [.crossOriginResourcePolicy: "cross-origin"]
-        let transform = pixels.map {
-            FrameTransform(pixels: $0, storedSyntax: file.transferSyntaxUID, decode: encoding.decode, encode: encoding.encode)
-        }
-        var selected = frames.map { FramePlan(pieces: $0, window: nil, transform: transform) }
-        var contentRange: String?
-        // A range applies to a single untransformed value (bulk data); frames are sent whole.
-        if let range, frames.count == 1, transform == nil {
-            let length = frames[0].reduce(0) { $0 + $1.count }
-            guard let window = range.window(length: length) else {
-                var error = DICOMwebError(.rangeNotSatisfiable, "the range is outside the value's \(length) bytes")
-                error.headers[.contentRange] = "bytes */\(length)"
-                throw error
-            }
-            selected = [FramePlan(pieces: frames[0], window: window, transform: nil)]
-            contentRange = "bytes \(window.lowerBound)-\(window.upperBound - 1)/\(length)"
-        }
-        let first = try selected.first.flatMap { try $0.transformed(path: opened.path) }
+        let first = try selected.first.flatMap { try $0.converted() }
         let study = file.studyInstanceUID
         let plans = selected
         let partRange = contentRange
@@ -177,7 +177,7 @@ struct FrameRoutes: Sendable {
         return Response(status: contentRange == nil ? .ok : .partialContent, headers: headers, body: ResponseBody { writer in
             try await archive.withReadLease(study: study) {
                 for (index, plan) in plans.enumerated() {
-                    if let bytes = index == 0 ? first : try plan.transformed(path: opened.path) {
+                    if let bytes = index == 0 ? first : try plan.converted() {
                         try await writer.write(output.partHeader(contentType: partType, length: bytes.count, location: locations[index]))
                         try await writer.write(ByteBuffer(bytes: bytes))
                     } else {
@@ -194,30 +194,26 @@ struct FrameRoutes: Sendable {
     }
 }
 
-/// What is done to a frame before it is sent: decoded from its stored syntax, then encoded into
-/// another (either or both).
-private struct FrameTransform: Sendable, Equatable {
-    let pixels: PixelDescription
-    let storedSyntax: String
-    let decode: Bool
-    let encode: String?
+/// A frame to send converted: frame `frame` (0-based) of the instance, in `syntax`.
+private struct FrameConversionPlan: Sendable {
+    let pixels: InstancePixels
+    let frame: Int
+    let syntax: String
 }
 
-/// One frame (or value) to send: its pieces, optionally cut to a byte window or transformed.
+/// One frame (or value) to send: its pieces, optionally cut to a byte window, or converted.
 private struct FramePlan: Sendable {
     let pieces: [FrameIndex.Piece]
     let window: Range<Int>?
-    let transform: FrameTransform?
+    let conversion: FrameConversionPlan?
 
     var length: Int { window?.count ?? pieces.reduce(0) { $0 + $1.count } }
 
-    /// The frame's bytes after its transform (nil when it has none and is streamed as stored).
-    func transformed(path: String) throws -> [UInt8]? {
-        guard let transform else { return nil }
+    /// The frame's bytes after conversion (nil when it has none and is streamed as stored).
+    func converted() throws -> [UInt8]? {
+        guard let conversion else { return nil }
         do {
-            return try FrameConversion.convert(try FrameIndex.bytes(of: pieces, path: path), pixels: transform.pixels,
-                                               sourceSyntax: transform.storedSyntax, decode: transform.decode,
-                                               encode: transform.encode).bytes
+            return try conversion.pixels.frame(conversion.frame, in: conversion.syntax)
         } catch let error as CodecError {
             throw DICOMwebError(.notAcceptable, "the frame cannot be sent as requested: \(error.reason)")
         }

@@ -176,28 +176,16 @@ struct RenderedRoutes: Sendable {
         return "\(window);\(viewport);\(options.enlargesToViewport ? "enlarge" : "fit")"
     }
 
-    /// One frame of a stored file rendered (the caller holds a read lease on its study).
+    /// One frame of a stored file rendered (the caller holds a read lease on its study), read
+    /// with the archive's options for pixels (so Deflated instances render too).
     private func renderedImage(_ file: StoredInstanceFile, frame: Int, options: RenderOptions) throws -> RenderedImage {
-        let path = file.path
-        let part10 = try Part10Reader.read(path: path, options: ReadOptions(deferValuesLongerThan: 0))
         do {
-            let index = try FrameIndex(part10)
-            guard frame <= index.numberOfFrames else {
-                throw DICOMwebError(.notFound, "frame \(frame) is out of range: the instance has \(index.numberOfFrames)")
+            let pixels = try InstancePixels(path: file.path, options: archive.readOptions(.pixels))
+            let count = try pixels.frames().numberOfFrames
+            guard frame <= count else {
+                throw DICOMwebError(.notFound, "frame \(frame) is out of range: the instance has \(count)")
             }
-            let pixels = try PixelDescription(part10.dataSet)
-            let bytes = try index.bytes(ofFrame: frame - 1, path: path)
-            var photometric = pixels.photometricInterpretation
-            var native = bytes
-            if index.isEncapsulated {
-                let decoded = try FrameDecoder.decode(bytes, transferSyntaxUID: file.transferSyntaxUID, pixels)
-                native = decoded.bytes
-                photometric = decoded.photometricInterpretation
-            }
-            let palette = photometric == "PALETTE COLOR" ? try PaletteColorLUT(part10.dataSet, load: part10.load) : nil
-            return try Renderer.render(frame: native, pixels: pixels, photometricInterpretation: photometric,
-                                       planar: !index.isEncapsulated && pixels.planarConfiguration == 1,
-                                       dataSet: part10.dataSet, options: options, palette: palette)
+            return try pixels.render(frame: frame - 1, options: options)
         } catch let error as CodecError {
             throw DICOMwebError(.notAcceptable, "instance \(file.sopInstanceUID) cannot be rendered: \(error.reason)")
         } catch let error as DICOMParseError {

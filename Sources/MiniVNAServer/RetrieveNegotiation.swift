@@ -39,18 +39,8 @@ enum RetrieveNegotiation {
     static let dicom = MediaType(type: "application", subtype: "dicom")
     static let octetStream = MediaType(type: "application", subtype: "octet-stream")
 
-    /// Uncompressed syntaxes: re-encoded among each other without a codec.
-    static let uncompressed: Set<String> = [
-        TransferSyntax.implicitVRLittleEndian.uid, TransferSyntax.explicitVRBigEndian.uid,
-        TransferSyntax.deflatedExplicitVRLittleEndian.uid, TransferSyntax.explicitVRLittleEndian.uid,
-    ]
-    /// What MiniVNA writes when it re-encodes: Explicit and Implicit VR LE, and the compressed
-    /// syntaxes Imaging encodes (RLE and JPEG 2000 lossless; JPEG baseline and JPEG 2000 lossy
-    /// only when asked for by name). Big Endian (retired) and Deflated are not produced.
-    static let reencodable: Set<String> = Set([TransferSyntax.explicitVRLittleEndian.uid, TransferSyntax.implicitVRLittleEndian.uid])
-        .union(Compressor.encodable)
-
-    static func convertibleToExplicitLittleEndian(_ uid: String) -> Bool { uncompressed.contains(uid) }
+    /// Native syntaxes are re-encoded among each other without a codec (`CodecRegistry`).
+    static func convertibleToExplicitLittleEndian(_ uid: String) -> Bool { CodecRegistry.isNative(uid) }
 
     /// The encoding of each instance for a `transfer-syntax` parameter (`nil`: the default,
     /// Explicit VR Little Endian), or nil when some instance cannot be sent in it.
@@ -61,7 +51,7 @@ enum RetrieveNegotiation {
         for stored in storedSyntaxes {
             if stored == wanted {
                 result.append(.asStored)
-            } else if reencodable.contains(wanted), uncompressed.contains(stored) || FrameDecoder.decodable.contains(stored) {
+            } else if CodecRegistry.canEncode(wanted), CodecRegistry.canDecode(stored) {
                 result.append(.reencoded(wanted))
             } else {
                 return nil
@@ -89,40 +79,39 @@ enum RetrieveNegotiation {
             }
         }
         let stored = Set(storedSyntaxes).sorted().joined(separator: ", ")
+        let encoders = CodecRegistry.encoders
+        let eightBitOnly = Set(encoders.filter { $0.encodableSamples?.bitsAllocated == [8] }.map(\.name)).sorted()
         var error = DICOMwebError(.notAcceptable,
             "cannot answer with \(accept ?? ""): the instances are stored as \(stored); available are "
             + "multipart/related; type=\"application/dicom\" with transfer-syntax=* (as stored) or, for uncompressed "
-            + "instances and those MiniVNA decodes (RLE, JPEG 2000, JPEG baseline), \(TransferSyntax.explicitVRLittleEndian.uid) "
+            + "instances and those MiniVNA decodes (\(Self.names(CodecRegistry.decoders))), \(TransferSyntax.explicitVRLittleEndian.uid) "
             + "(the default), \(TransferSyntax.implicitVRLittleEndian.uid), losslessly compressed as "
-            + "\(Compressor.lossless.sorted().joined(separator: " or ")), or lossy as "
-            + "\(Compressor.lossy.sorted().joined(separator: " or ")) (8-bit samples only for JPEG baseline)")
+            + "\(encoders.filter { !$0.isLossy }.map(\.uid).sorted().joined(separator: " or ")), or lossy as "
+            + "\(encoders.filter(\.isLossy).map(\.uid).sorted().joined(separator: " or "))"
+            + (eightBitOnly.isEmpty ? "" : " (8-bit samples only for \(eightBitOnly.joined(separator: ", ")))"))
         error.headers[.availableMediaTypes] = "multipart/related; type=\"application/dicom\"; transfer-syntax=*"
         throw error
     }
 
-    /// Media type of compressed frames in a transfer syntax (PS3.18 Table 8.7.3-2), when it has one.
-    static func frameMediaType(forTransferSyntax uid: String) -> String? {
-        switch uid {
-        case "1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51", "1.2.840.10008.1.2.4.57", "1.2.840.10008.1.2.4.70":
-            return "image/jpeg"
-        case "1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81": return "image/jls"
-        case "1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91": return "image/jp2"
-        case "1.2.840.10008.1.2.4.92", "1.2.840.10008.1.2.4.93": return "image/jpx"
-        case "1.2.840.10008.1.2.4.201", "1.2.840.10008.1.2.4.202", "1.2.840.10008.1.2.4.203": return "image/jphc"
-        case "1.2.840.10008.1.2.4.110", "1.2.840.10008.1.2.4.111", "1.2.840.10008.1.2.4.112": return "image/jxl"
-        case "1.2.840.10008.1.2.5": return "image/dicom-rle"
-        default: return nil
-        }
+    /// The distinct codec names, in registry order ("JPEG 2000, JPEG baseline, RLE").
+    static func names(_ codecs: [Codec]) -> String {
+        var seen: Set<String> = []
+        return codecs.map(\.name).filter { seen.insert($0).inserted }.joined(separator: ", ")
     }
 
-    /// The transfer syntax frames of a compressed media type are encoded in (PS3.18 Table
-    /// 8.7.3-2 gives each type's default), when MiniVNA encodes it.
+    /// Media type of compressed frames in a transfer syntax (PS3.18 Table 8.7.3-2), when it has one.
+    static func frameMediaType(forTransferSyntax uid: String) -> String? {
+        TransferSyntax(uid: uid)?.frameMediaType
+    }
+
+    /// The transfer syntax frames of a compressed media type are encoded in, when MiniVNA encodes
+    /// it: the one named, else the registry's default for the media type.
     static func encodedSyntax(for type: MediaType, requested: String?) -> String? {
-        let defaults = ["image/jp2": "1.2.840.10008.1.2.4.90", "image/jpeg": "1.2.840.10008.1.2.4.50",
-                        "image/dicom-rle": "1.2.840.10008.1.2.5"]
-        guard type.type != "*", type.subtype != "*", let fallback = defaults[type.essence] else { return nil }
-        let syntax = requested ?? fallback
-        guard Compressor.encodable.contains(syntax), frameMediaType(forTransferSyntax: syntax) == type.essence else { return nil }
+        guard type.type != "*", type.subtype != "*",
+              let fallback = CodecRegistry.defaultEncoding(forMediaType: type.essence) else { return nil }
+        let syntax = requested ?? fallback.uid
+        guard let codec = CodecRegistry.codec(for: syntax), codec.isCompressed, codec.canEncode,
+              codec.transferSyntax.frameMediaType == type.essence else { return nil }
         return syntax
     }
 
@@ -134,7 +123,7 @@ enum RetrieveNegotiation {
     ///   values other than encapsulated Pixel Data, which are bytes, not frames).
     static func frames(accept: String?, storedSyntax: String, encapsulated: Bool, frameCount: Int, encodable: Bool = true)
         throws(DICOMwebError) -> FrameEncoding {
-        let uncompressed = TransferSyntax.explicitVRLittleEndian.uid
+        let uncompressed = TransferSyntax.explicitVRLittleEndian.uid   // native frames are sent in its byte order
         let compressedType = encapsulated ? frameMediaType(forTransferSyntax: storedSyntax) : nil
         for entry in AcceptEntry.parse(accept) {
             let media = entry.mediaType
@@ -160,13 +149,13 @@ enum RetrieveNegotiation {
             if type.covers(octetStream), requested == "*" || requested == storedSyntax {
                 return FrameEncoding(multipart: multipart, partType: "application/octet-stream", transferSyntaxUID: storedSyntax)
             }
-            if FrameDecoder.decodable.contains(storedSyntax), type.covers(octetStream), requested == nil || requested == uncompressed {
+            if CodecRegistry.canDecode(storedSyntax), type.covers(octetStream), requested == nil || requested == uncompressed {
                 return FrameEncoding(multipart: multipart, partType: "application/octet-stream", transferSyntaxUID: uncompressed,
                                      decode: true)
             }
         }
         // Nothing as stored: frames compressed on request (decoded first when stored compressed).
-        let decodable = encodable && (!encapsulated || FrameDecoder.decodable.contains(storedSyntax))
+        let decodable = encodable && (!encapsulated || CodecRegistry.canDecode(storedSyntax))
         for entry in AcceptEntry.parse(accept) where decodable {
             let media = entry.mediaType
             let multipart = media.essence == "multipart/related"
@@ -176,18 +165,18 @@ enum RetrieveNegotiation {
             return FrameEncoding(multipart: multipart, partType: type.essence, transferSyntaxUID: target,
                                  decode: encapsulated, encode: target)
         }
-        let encodedTypes = decodable ? ["image/jp2", "image/jpeg", "image/dicom-rle"].map { "multipart/related; type=\"\($0)\"" } : []
+        let encodedTypes = decodable ? CodecRegistry.encodableMediaTypes.map { "multipart/related; type=\"\($0)\"" } : []
         let available = (encapsulated
             ? [compressedType.map { "multipart/related; type=\"\($0)\"" },
                "multipart/related; type=\"application/octet-stream\"; transfer-syntax=\(storedSyntax)",
-               FrameDecoder.decodable.contains(storedSyntax)
+               CodecRegistry.canDecode(storedSyntax)
                 ? "multipart/related; type=\"application/octet-stream\"; transfer-syntax=\(uncompressed)" : nil].compactMap { $0 }
             : ["multipart/related; type=\"application/octet-stream\"; transfer-syntax=\(uncompressed)"])
             + encodedTypes.filter { type in compressedType.map { !type.contains($0) } ?? true }
         var error = DICOMwebError(.notAcceptable,
             "cannot answer with \(accept ?? ""): the frames are \(encapsulated ? "stored compressed in \(storedSyntax)" : "uncompressed")"
             + "; available: \(available.joined(separator: ", "))\(frameCount == 1 ? " (or a single part of the same type)" : "")"
-            + (encapsulated && !FrameDecoder.decodable.contains(storedSyntax)
+            + (encapsulated && !CodecRegistry.canDecode(storedSyntax)
                ? "; decoding \(storedSyntax) is not supported" : ""))
         error.headers[.availableMediaTypes] = available.joined(separator: ", ")
         throw error

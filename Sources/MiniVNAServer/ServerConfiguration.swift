@@ -1,6 +1,7 @@
 import Archive
 import Foundation
 import Hummingbird
+import Imaging
 
 /// Everything `minivna serve` can be told (flags and environment, see the CLI).
 public struct ServerConfiguration: Sendable {
@@ -40,6 +41,13 @@ public struct ServerConfiguration: Sendable {
         self.publicBaseURL = publicBaseURL
         self.compressOnIngest = compressOnIngest
         self.renderedImageCacheBytes = renderedImageCacheBytes
+    }
+
+    /// The archive these settings describe, with Imaging's inflater for Deflated instances and the
+    /// storage policy: what `minivna serve` opens, and what route tests open too.
+    public var archiveConfiguration: ArchiveConfiguration {
+        ArchiveConfiguration(dataDirectory: dataDirectory, duplicatePolicy: duplicatePolicy, studyQuietPeriod: studyQuietPeriod,
+                             inflater: ZlibDeflate(), storageTranscoder: compressOnIngest ? JPEG2000LosslessStorage() : nil)
     }
 
     /// `http://host:port/dicom-web` as the client sees it.

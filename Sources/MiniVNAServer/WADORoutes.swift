@@ -50,7 +50,6 @@ struct WADORoutes: Sendable {
             singlePartAllowed: selector.instance != nil)
         let plan = Dictionary(uniqueKeysWithValues: zip(files.map(\.sopInstanceUID), encodings))
         let archive = self.archive
-        let inflater = archive.configuration.inflater
         var headers: HTTPFields = [.crossOriginResourcePolicy: "cross-origin"]
 
         if !multipart, let file = files.first, let encoding = encodings.first {
@@ -64,7 +63,7 @@ struct WADORoutes: Sendable {
                 })
             }
             let transcoding = try Self.transcoding(file, path: opened.path, to: encoding.transferSyntaxUID(stored: file.transferSyntaxUID),
-                                                   inflater: inflater)
+                                                   options: archive.readOptions(.pixels))
             return Response(status: .ok, headers: headers, body: ResponseBody { writer in
                 try await Self.stream(transcoding, sopInstanceUID: file.sopInstanceUID, to: &writer)
                 // `opened` (captured by this closure) is held until the last frame is read: its
@@ -82,7 +81,7 @@ struct WADORoutes: Sendable {
         if files.count == 1, let file = files.first, let encoding = encodings.first, encoding != .asStored {
             let syntax = encoding.transferSyntaxUID(stored: file.transferSyntaxUID)
             let opened = try openedInstance ?? OpenFile(file.url)
-            let transcoding = try Self.transcoding(file, path: opened.path, to: syntax, inflater: inflater)
+            let transcoding = try Self.transcoding(file, path: opened.path, to: syntax, options: archive.readOptions(.pixels))
             return Response(status: .ok, headers: headers, body: ResponseBody { writer in
                 try await writer.write(output.partHeader(contentType: "application/dicom; transfer-syntax=\(syntax)", length: nil))
                 try await Self.stream(transcoding, sopInstanceUID: file.sopInstanceUID, to: &writer)
@@ -107,7 +106,7 @@ struct WADORoutes: Sendable {
                                                                  length: file.size))
                         try await FileStreamer.stream(file.url, to: &writer)
                     case .reencoded(let target):
-                        let transcoding = try Self.transcoding(file, path: file.path, to: target, inflater: inflater)
+                        let transcoding = try Self.transcoding(file, path: file.path, to: target, options: archive.readOptions(.pixels))
                         try await writer.write(output.partHeader(contentType: "application/dicom; transfer-syntax=\(syntax)",
                                                                  length: nil))
                         try await Self.stream(transcoding, sopInstanceUID: file.sopInstanceUID, to: &writer)
@@ -124,12 +123,13 @@ struct WADORoutes: Sendable {
     /// default for application/dicom; Implicit VR LE, RLE, JPEG 2000 and JPEG baseline on
     /// request): compressed instances are decoded and native ones encoded frame by frame while
     /// the part is written (Imaging.InstanceTranscoding), so memory is bounded by a frame.
-    /// - Parameter path: a path that names the same file for as long as the stream is written.
+    /// - Parameters:
+    ///   - path: a path that names the same file for as long as the stream is written.
+    ///   - options: the archive's read options for pixels.
     static func transcoding(_ file: StoredInstanceFile, path: String, to syntax: String,
-                            inflater: (any DeflateDecoding)?) throws -> InstanceTranscoding {
+                            options: ReadOptions) throws -> InstanceTranscoding {
         do {
-            let part10 = try Part10Reader.read(path: path, options: ReadOptions(deferValuesLongerThan: 0, inflater: inflater))
-            return try InstanceTranscoding(part10, path: path, to: syntax)
+            return try InstancePixels(path: path, options: options).transcoding(to: syntax)
         } catch let error as CodecError {
             throw DICOMwebError(.notAcceptable, "instance \(file.sopInstanceUID) cannot be sent as \(syntax): \(error.reason)")
         } catch let error as DICOMParseError {
@@ -169,8 +169,7 @@ struct WADORoutes: Sendable {
             let parts = try await archive.withReadLease(study: selector.study) {
                 var parts: [(contentType: String, bytes: [UInt8])] = []
                 for file in try await archive.storedFiles(selector) {
-                    let part10 = try Part10Reader.read(path: file.path, options: ReadOptions(
-                        deferValuesLongerThan: InstanceMetadata.bulkDataThreshold, inflater: archive.configuration.inflater))
+                    let part10 = try Part10Reader.read(path: file.path, options: archive.readOptions(.indexing))
                     let policy = BulkDataPolicy(threshold: InstanceMetadata.bulkDataThreshold) { path in
                         base + InstanceMetadata.bulkDataPath(study: file.studyInstanceUID, series: file.seriesInstanceUID,
                                                              instance: file.sopInstanceUID, element: path.description)

@@ -18,7 +18,7 @@ struct TestServer {
     init() throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("minivna-routes-\(UUID().uuidString)")
         let configuration = ServerConfiguration(dataDirectory: directory, maximumRequestSize: 1 << 20)
-        archive = try Archive(configuration: ArchiveConfiguration(dataDirectory: directory))
+        archive = try Archive(configuration: configuration.archiveConfiguration)
         app = Application(router: buildRouter(configuration, archive: archive))
     }
 
