@@ -3,20 +3,49 @@ import FHIR
 import Foundation
 import HTTPTypes
 import Hummingbird
-import Imaging
 import Logging
 import NIOCore
+import ServiceLifecycle
 
-/// Builds the MiniVNA HTTP application: the archive, DICOMweb routes, CORS and error mapping.
-/// `minivna serve` runs it; tests call it too (in-process with HummingbirdTesting).
-public func buildApplication(
-    _ configuration: ServerConfiguration, logger: Logger = Logger(label: "minivna"),
+/// Every long-running part of a `minivna serve` process, in start order, over one archive that
+/// the caller opened and that every front end shares (HTTP now, DIMSE later). A `ServiceGroup`
+/// shuts services down in reverse order: the front ends stop first (in-flight requests finish),
+/// then the archive closes. A new service goes into this list: an event consumer after
+/// `ArchiveService` and before the front ends (it stops once no request adds events, and before
+/// the archive closes), another front end (DIMSE) at the end, beside the HTTP application.
+public func buildServices(
+    _ configuration: ServerConfiguration, archive: Archive, logger: Logger,
     onServerRunning: @escaping @Sendable (String) async -> Void = { _ in }
-) throws -> some ApplicationProtocol {
-    let archive = try Archive(configuration: configuration.archiveConfiguration)
-    let router = buildRouter(configuration, archive: archive)
-    return Application(
-        router: router,
+) -> [any Service] {
+    [
+        ArchiveService(archive: archive, logger: logger),
+        StudyStabilityService(archive: archive, logger: logger),
+        buildApplication(configuration, archive: archive, logger: logger, onServerRunning: onServerRunning),
+    ]
+}
+
+/// The services of `buildServices` in a group that shuts down gracefully on SIGTERM and SIGINT;
+/// past `configuration.shutdownGracePeriod` what still runs is cancelled.
+public func buildServiceGroup(
+    _ configuration: ServerConfiguration, archive: Archive, logger: Logger,
+    onServerRunning: @escaping @Sendable (String) async -> Void = { _ in }
+) -> ServiceGroup {
+    var group = ServiceGroupConfiguration(
+        services: buildServices(configuration, archive: archive, logger: logger, onServerRunning: onServerRunning),
+        gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+    group.maximumGracefulShutdownDuration = configuration.shutdownGracePeriod
+    return ServiceGroup(configuration: group)
+}
+
+/// The MiniVNA HTTP application over `archive`: every route and middleware (`buildRouter`) on
+/// an HTTP/1.1 server whose `Expect: 100-continue` answers wait for the route's decision.
+/// - Parameter onServerRunning: called with `http://HOST:PORT` once the port is bound.
+public func buildApplication(
+    _ configuration: ServerConfiguration, archive: Archive, logger: Logger,
+    onServerRunning: @escaping @Sendable (String) async -> Void = { _ in }
+) -> some ApplicationProtocol {
+    Application(
+        router: buildRouter(configuration, archive: archive, logger: logger),
         server: .http1(configuration: .init(additionalChannelHandlers: [ExpectContinueHandler()])),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "MiniVNA"),
         onServerRunning: { channel in
@@ -28,9 +57,11 @@ public func buildApplication(
     )
 }
 
-/// The router alone, for in-process route tests.
-public func buildRouter(_ configuration: ServerConfiguration, archive: Archive) -> Router<BasicRequestContext> {
-    let router = Router()
+/// Every route and middleware, the one wiring `buildApplication` serves and route tests call
+/// in-process. DICOMweb and FHIR are route groups, so a middleware (an authenticator) can guard
+/// each of them.
+public func buildRouter(_ configuration: ServerConfiguration, archive: Archive, logger: Logger) -> Router<MiniVNARequestContext> {
+    let router = Router(context: MiniVNARequestContext.self)
     // Middleware order matters: the first added is the outermost. Errors become responses
     // innermost, so CORS headers are added to error responses too (CORSMiddleware wraps thrown
     // errors otherwise); the origin filter is outermost so it sees what CORS added.
@@ -46,14 +77,15 @@ public func buildRouter(_ configuration: ServerConfiguration, archive: Archive) 
                          "Last-Modified"]
     ))
     router.add(middleware: DICOMwebErrorMiddleware())
-    STOWRoutes(archive: archive, configuration: configuration).register(on: router)
-    QIDORoutes(archive: archive, configuration: configuration).register(on: router)
-    WADORoutes(archive: archive, configuration: configuration).register(on: router)
-    FrameRoutes(archive: archive, configuration: configuration).register(on: router)
+    let dicomWeb = router.group(RouterPath(configuration.dicomWebPath))
+    STOWRoutes(archive: archive, configuration: configuration).register(on: dicomWeb)
+    QIDORoutes(archive: archive, configuration: configuration).register(on: dicomWeb)
+    WADORoutes(archive: archive, configuration: configuration).register(on: dicomWeb)
+    FrameRoutes(archive: archive, configuration: configuration).register(on: dicomWeb)
     RenderedRoutes(archive: archive, configuration: configuration,
-                   cache: RenderedImageCache(budget: configuration.renderedImageCacheBytes)).register(on: router)
-    DeleteRoutes(archive: archive, configuration: configuration).register(on: router)
-    FHIRRoutes(service: FHIRService(archive: archive), configuration: configuration).register(on: router)
+                   cache: RenderedImageCache(budget: configuration.renderedImageCacheBytes)).register(on: dicomWeb)
+    DeleteRoutes(archive: archive, configuration: configuration).register(on: dicomWeb)
+    FHIRRoutes(service: FHIRService(archive: archive), configuration: configuration).register(on: router.group("fhir"))
     return router
 }
 

@@ -10,10 +10,11 @@ struct DeleteRoutes: Sendable {
     let archive: Archive
     let configuration: ServerConfiguration
 
-    func register(on router: Router<BasicRequestContext>) {
-        let base = "\(configuration.dicomWebPath)/studies/:study"
+    /// - Parameter group: the `/dicom-web` group.
+    func register(on group: RouterGroup<MiniVNARequestContext>) {
+        let base = "studies/:study"
         for path in [base, "\(base)/series/:series", "\(base)/series/:series/instances/:instance"] {
-            router.delete(RouterPath(stringLiteral: path)) { _, context in
+            group.delete(RouterPath(path)) { _, context in
                 try await archive.delete(try WADORoutes.selector(context))
                 return Response(status: .noContent)
             }

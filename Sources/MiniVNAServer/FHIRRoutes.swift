@@ -13,41 +13,42 @@ struct FHIRRoutes: Sendable {
     let configuration: ServerConfiguration
     static let maximumBody = 1 << 20
 
-    func register(on router: Router<BasicRequestContext>) {
-        router.get("/fhir/metadata") { request, _ in
+    /// - Parameter group: the `/fhir` group.
+    func register(on group: RouterGroup<MiniVNARequestContext>) {
+        group.get("metadata") { request, _ in
             await respond(request) { urls in (.ok, CapabilityStatement.make(fhirBase: urls.fhirBase), [:]) }
         }
-        router.get("/fhir/:type") { request, context in
+        group.get(":type") { request, context in
             await respond(request) { urls in
                 let query = try Self.searchQuery(request)
                 return (.ok, try await service.search(type: try context.parameters.require("type"), query: query, urls: urls), [:])
             }
         }
-        router.get("/fhir/:type/:id") { request, context in
+        group.get(":type/:id") { request, context in
             await respond(request) { urls in
                 let type = try context.parameters.require("type"), id = try context.parameters.require("id")
                 let resource = try await service.read(type: type, id: id, urls: urls)
                 return (.ok, resource, Self.versionHeaders(resource))
             }
         }
-        router.post("/fhir/:type") { request, context in
+        group.post(":type") { request, context in
             await respond(request) { urls in
                 try Self.requireObservation(try context.parameters.require("type"))
-                let stored = try await service.createObservation(try await Self.body(request))
+                let stored = try await service.createObservation(try await Self.body(request, context))
                 var headers = Self.versionHeaders(stored.resource)
                 headers[.location] = "\(urls.fhirBase)/Observation/\(stored.id)/_history/\(stored.versionId)"
                 return (.created, stored.resource, headers)
             }
         }
-        router.put("/fhir/:type/:id") { request, context in
+        group.put(":type/:id") { request, context in
             await respond(request) { _ in
                 try Self.requireObservation(try context.parameters.require("type"))
-                let stored = try await service.updateObservation(id: try context.parameters.require("id"), try await Self.body(request),
+                let stored = try await service.updateObservation(id: try context.parameters.require("id"), try await Self.body(request, context),
                                                                  ifMatch: try Self.ifMatch(request.headers[.ifMatch]))
                 return (.ok, stored.resource, Self.versionHeaders(stored.resource))
             }
         }
-        router.delete("/fhir/:type/:id") { request, context in
+        group.delete(":type/:id") { request, context in
             await respond(request) { _ in
                 try Self.requireObservation(try context.parameters.require("type"))
                 try await service.deleteObservation(id: try context.parameters.require("id"))
@@ -118,12 +119,16 @@ struct FHIRRoutes: Sendable {
         }
     }
 
-    static func body(_ request: Request) async throws -> [UInt8] {
+    static func body(_ request: Request, _ context: MiniVNARequestContext) async throws -> [UInt8] {
         let type = request.headers[.contentType].flatMap(MediaType.init)?.essence
         guard type == "application/fhir+json" || type == "application/json" else {
             throw FHIRError(.unsupportedMediaType, "not-supported",
                             "Content-Type \(request.headers[.contentType] ?? "(none)") is not supported: send application/fhir+json")
         }
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > maximumBody {
+            throw FHIRError(.badRequest, "too-costly", "the body is larger than \(maximumBody) bytes")
+        }
+        await context.continueIfExpected(request)
         do {
             return Array(try await request.body.collect(upTo: maximumBody).readableBytesView)
         } catch {

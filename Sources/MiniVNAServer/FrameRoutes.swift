@@ -12,12 +12,13 @@ struct FrameRoutes: Sendable {
     let archive: Archive
     let configuration: ServerConfiguration
 
-    func register(on router: Router<BasicRequestContext>) {
-        let base = "\(configuration.dicomWebPath)/studies/:study/series/:series/instances/:instance"
-        router.get("\(base)/frames/:frames") { request, context in
+    /// - Parameter group: the `/dicom-web` group.
+    func register(on group: RouterGroup<MiniVNARequestContext>) {
+        let base = "studies/:study/series/:series/instances/:instance"
+        group.get("\(base)/frames/:frames") { request, context in
             try await frames(request, try WADORoutes.selector(context), list: try context.parameters.require("frames"))
         }
-        router.get("\(base)/bulkdata/**") { request, context in
+        group.get("\(base)/bulkdata/**") { request, context in
             try await bulkData(request, try WADORoutes.selector(context), path: context.parameters.getCatchAll().joined(separator: "/"))
         }
     }

@@ -9,23 +9,23 @@ struct QIDORoutes: Sendable {
     let archive: Archive
     let configuration: ServerConfiguration
 
-    func register(on router: Router<BasicRequestContext>) {
-        let base = configuration.dicomWebPath
-        router.get("\(base)/studies") { request, _ in try await search(request, level: .study) }
-        router.get("\(base)/series") { request, _ in try await search(request, level: .series) }
-        router.get("\(base)/instances") { request, _ in try await search(request, level: .instance) }
-        router.get("\(base)/studies/:study/series") { request, context in
+    /// - Parameter group: the `/dicom-web` group.
+    func register(on group: RouterGroup<MiniVNARequestContext>) {
+        group.get("studies") { request, _ in try await search(request, level: .study) }
+        group.get("series") { request, _ in try await search(request, level: .series) }
+        group.get("instances") { request, _ in try await search(request, level: .instance) }
+        group.get("studies/:study/series") { request, context in
             try await search(request, level: .series, study: try Self.uid(context, "study"))
         }
-        router.get("\(base)/studies/:study/instances") { request, context in
+        group.get("studies/:study/instances") { request, context in
             try await search(request, level: .instance, study: try Self.uid(context, "study"))
         }
-        router.get("\(base)/studies/:study/series/:series/instances") { request, context in
+        group.get("studies/:study/series/:series/instances") { request, context in
             try await search(request, level: .instance, study: try Self.uid(context, "study"), series: try Self.uid(context, "series"))
         }
     }
 
-    static func uid(_ context: BasicRequestContext, _ name: String) throws -> String {
+    static func uid(_ context: MiniVNARequestContext, _ name: String) throws -> String {
         let value = try context.parameters.require(name)
         guard UID.isValid(value) else { throw DICOMwebError(.badRequest, "\"\(value)\" in the path is not a valid UID") }
         return value

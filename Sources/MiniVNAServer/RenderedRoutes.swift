@@ -16,13 +16,14 @@ struct RenderedRoutes: Sendable {
     let cache: RenderedImageCache
     static let thumbnailSize = 128
 
-    func register(on router: Router<BasicRequestContext>) {
-        let study = "\(configuration.dicomWebPath)/studies/:study"
+    /// - Parameter group: the `/dicom-web` group.
+    func register(on group: RouterGroup<MiniVNARequestContext>) {
+        let study = "studies/:study"
         let instance = "\(study)/series/:series/instances/:instance"
-        router.get("\(instance)/rendered") { request, context in
+        group.get("\(instance)/rendered") { request, context in
             try await render(request, try WADORoutes.selector(context), frame: 1, thumbnail: false, representativesOnly: false)
         }
-        router.get("\(instance)/frames/:frames/rendered") { request, context in
+        group.get("\(instance)/frames/:frames/rendered") { request, context in
             let numbers = try FrameRoutes.frameNumbers(try context.parameters.require("frames"))
             guard numbers.count == 1 else {
                 throw DICOMwebError(.badRequest, "rendered frames are rendered one at a time: ask for a single frame number")
@@ -30,21 +31,21 @@ struct RenderedRoutes: Sendable {
             return try await render(request, try WADORoutes.selector(context), frame: numbers[0], thumbnail: false,
                                     representativesOnly: false)
         }
-        router.get("\(instance)/thumbnail") { request, context in
+        group.get("\(instance)/thumbnail") { request, context in
             try await render(request, try WADORoutes.selector(context), frame: 1, thumbnail: true, representativesOnly: false)
         }
         // Series and study rendered: one image, of the same representative instance a thumbnail
         // uses (as Orthanc and dicomweb-client expect: a single image, not one per instance).
-        router.get("\(study)/series/:series/rendered") { request, context in
+        group.get("\(study)/series/:series/rendered") { request, context in
             try await render(request, try WADORoutes.selector(context), frame: 1, thumbnail: false, representativesOnly: true)
         }
-        router.get("\(study)/rendered") { request, context in
+        group.get("\(study)/rendered") { request, context in
             try await render(request, try WADORoutes.selector(context), frame: 1, thumbnail: false, representativesOnly: true)
         }
-        router.get("\(study)/series/:series/thumbnail") { request, context in
+        group.get("\(study)/series/:series/thumbnail") { request, context in
             try await render(request, try WADORoutes.selector(context), frame: 1, thumbnail: true, representativesOnly: true)
         }
-        router.get("\(study)/thumbnail") { request, context in
+        group.get("\(study)/thumbnail") { request, context in
             try await render(request, try WADORoutes.selector(context), frame: 1, thumbnail: true, representativesOnly: true)
         }
     }

@@ -10,11 +10,12 @@ struct STOWRoutes: Sendable {
     let archive: Archive
     let configuration: ServerConfiguration
 
-    func register(on router: Router<BasicRequestContext>) {
-        router.post("\(configuration.dicomWebPath)/studies") { request, context in
+    /// - Parameter group: the `/dicom-web` group.
+    func register(on group: RouterGroup<MiniVNARequestContext>) {
+        group.post("studies") { request, context in
             try await store(request, context: context, study: nil)
         }
-        router.post("\(configuration.dicomWebPath)/studies/:study") { request, context in
+        group.post("studies/:study") { request, context in
             let study = try context.parameters.require("study")
             guard UID.isValid(study) else { throw DICOMwebError(.badRequest, "\"\(study)\" in the path is not a valid Study Instance UID") }
             return try await store(request, context: context, study: study)
@@ -31,12 +32,14 @@ struct STOWRoutes: Sendable {
         var seriesInstanceUID: String?
     }
 
-    func store(_ request: Request, context: BasicRequestContext, study: String?) async throws -> Response {
+    func store(_ request: Request, context: MiniVNARequestContext, study: String?) async throws -> Response {
         let (mediaType, boundary) = try Self.checkContentType(request.headers[.contentType])
         _ = mediaType
         if let length = request.headers[.contentLength].flatMap(Int.init), length > configuration.maximumRequestSize {
             throw DICOMwebError(.payloadTooLarge, "request body of \(length) bytes exceeds the limit of \(configuration.maximumRequestSize) bytes")
         }
+        // Accepted: only now may a client waiting on Expect: 100-continue send the body.
+        await context.continueIfExpected(request)
         let stream = MultipartRelatedStream(boundary: boundary, store: archive.store)
         defer { stream.discardParts() }
         var received = 0

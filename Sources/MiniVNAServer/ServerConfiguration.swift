@@ -22,6 +22,9 @@ public struct ServerConfiguration: Sendable {
     /// Memory for encoded rendered images and thumbnails (see `RenderedImageCache`); 0 turns
     /// the cache off.
     public var renderedImageCacheBytes: Int
+    /// How long a graceful shutdown (SIGTERM, SIGINT) waits for in-flight requests before it
+    /// cancels them.
+    public var shutdownGracePeriod: Duration
     /// Where DICOMweb lives.
     public let dicomWebPath = "/dicom-web"
     /// The port actually bound (with `--port 0` it is chosen at start-up).
@@ -30,7 +33,8 @@ public struct ServerConfiguration: Sendable {
     public init(host: String = "127.0.0.1", port: Int = 8080, dataDirectory: URL = URL(fileURLWithPath: "minivna-data"),
                 duplicatePolicy: DuplicatePolicy = .reject, studyQuietPeriod: Duration = .seconds(10),
                 corsAllowedOrigins: [String] = ["*"], maximumRequestSize: Int = 16 << 30, publicBaseURL: String? = nil,
-                compressOnIngest: Bool = false, renderedImageCacheBytes: Int = 32 << 20) {
+                compressOnIngest: Bool = false, renderedImageCacheBytes: Int = 32 << 20,
+                shutdownGracePeriod: Duration = .seconds(30)) {
         self.host = host
         self.port = port
         self.dataDirectory = dataDirectory
@@ -41,6 +45,7 @@ public struct ServerConfiguration: Sendable {
         self.publicBaseURL = publicBaseURL
         self.compressOnIngest = compressOnIngest
         self.renderedImageCacheBytes = renderedImageCacheBytes
+        self.shutdownGracePeriod = shutdownGracePeriod
     }
 
     /// The archive these settings describe, with Imaging's inflater for Deflated instances and the

@@ -12,22 +12,23 @@ struct WADORoutes: Sendable {
     let archive: Archive
     let configuration: ServerConfiguration
 
-    func register(on router: Router<BasicRequestContext>) {
-        let base = "\(configuration.dicomWebPath)/studies/:study"
-        router.get("\(base)") { request, context in try await retrieve(request, try Self.selector(context)) }
-        router.get("\(base)/series/:series") { request, context in try await retrieve(request, try Self.selector(context)) }
-        router.get("\(base)/series/:series/instances/:instance") { request, context in
+    /// - Parameter group: the `/dicom-web` group.
+    func register(on group: RouterGroup<MiniVNARequestContext>) {
+        let base = "studies/:study"
+        group.get("\(base)") { request, context in try await retrieve(request, try Self.selector(context)) }
+        group.get("\(base)/series/:series") { request, context in try await retrieve(request, try Self.selector(context)) }
+        group.get("\(base)/series/:series/instances/:instance") { request, context in
             try await retrieve(request, try Self.selector(context))
         }
-        router.get("\(base)/metadata") { request, context in try await metadata(request, try Self.selector(context)) }
-        router.get("\(base)/series/:series/metadata") { request, context in try await metadata(request, try Self.selector(context)) }
-        router.get("\(base)/series/:series/instances/:instance/metadata") { request, context in
+        group.get("\(base)/metadata") { request, context in try await metadata(request, try Self.selector(context)) }
+        group.get("\(base)/series/:series/metadata") { request, context in try await metadata(request, try Self.selector(context)) }
+        group.get("\(base)/series/:series/instances/:instance/metadata") { request, context in
             try await metadata(request, try Self.selector(context))
         }
     }
 
     /// The study, series and instance UIDs of the path, each checked.
-    static func selector(_ context: BasicRequestContext) throws -> InstanceSelector {
+    static func selector(_ context: MiniVNARequestContext) throws -> InstanceSelector {
         func uid(_ name: String) throws -> String? {
             guard let value = context.parameters.get(name) else { return nil }
             guard UID.isValid(value) else { throw DICOMwebError(.badRequest, "\"\(value)\" in the path is not a valid UID") }

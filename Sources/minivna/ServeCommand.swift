@@ -41,11 +41,17 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "MiB of memory for rendered images and thumbnails already encoded, default 32; 0 turns the cache off (env MINIVNA_RENDER_CACHE_MB).")
     var renderCacheMb: Int?
 
+    @Option(help: "Seconds a shutdown (SIGTERM, SIGINT) waits for requests in flight before it cancels them.")
+    var shutdownGraceSeconds: Double = 30
+
     func run() async throws {
         guard let policy = DuplicatePolicy(rawValue: duplicates) else {
             throw ValidationError("--duplicates must be reject or replace")
         }
         let environmentCache = ProcessInfo.processInfo.environment["MINIVNA_RENDER_CACHE_MB"]
+        guard shutdownGraceSeconds >= 0, shutdownGraceSeconds <= 86_400 else {
+            throw ValidationError("--shutdown-grace-seconds must be from 0 to 86400")
+        }
         guard let renderCacheMb = renderCacheMb ?? (environmentCache.map { Int($0) } ?? 32), (0...65_536).contains(renderCacheMb) else {
             throw ValidationError("--render-cache-mb (or MINIVNA_RENDER_CACHE_MB) must be a whole number from 0 to 65536")
         }
@@ -56,12 +62,15 @@ struct ServeCommand: AsyncParsableCommand {
             host: host, port: port, dataDirectory: URL(fileURLWithPath: data), duplicatePolicy: policy,
             studyQuietPeriod: .milliseconds(Int(studyQuietSeconds * 1000)), corsAllowedOrigins: corsOrigin,
             maximumRequestSize: maxRequestBytes, publicBaseURL: publicURL, compressOnIngest: compressOnIngest,
-            renderedImageCacheBytes: renderCacheMb << 20)
-        let app = try buildApplication(configuration, logger: logger) { url in
+            renderedImageCacheBytes: renderCacheMb << 20,
+            shutdownGracePeriod: .milliseconds(Int(shutdownGraceSeconds * 1000)))
+        // One archive for the process, shared by every front end the services run.
+        let archive = try Archive(configuration: configuration.archiveConfiguration)
+        let services = buildServiceGroup(configuration, archive: archive, logger: logger) { url in
             // Tools wait for this exact line (a contract: see the README).
             // Written straight to the file descriptor: print() is buffered when stdout is a pipe.
             FileHandle.standardOutput.write(Data("listening on \(url)\n".utf8))
         }
-        try await app.runService()
+        try await services.run()
     }
 }

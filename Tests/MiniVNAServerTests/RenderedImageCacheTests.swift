@@ -102,10 +102,12 @@ private func image(sop: String, pixels: [UInt8]) throws -> [UInt8] {
         let configuration = ServerConfiguration(dataDirectory: directory, duplicatePolicy: .replace)
         let archive = try Archive(configuration: ArchiveConfiguration(dataDirectory: directory, duplicatePolicy: .replace))
         let cache = RenderedImageCache(budget: 1 << 20)
-        let router = Router()
+        // The rendered and delete routes alone, around a cache the test can look into.
+        let router = Router(context: MiniVNARequestContext.self)
         router.add(middleware: DICOMwebErrorMiddleware())
-        RenderedRoutes(archive: archive, configuration: configuration, cache: cache).register(on: router)
-        DeleteRoutes(archive: archive, configuration: configuration).register(on: router)
+        let dicomWeb = router.group("dicom-web")
+        RenderedRoutes(archive: archive, configuration: configuration, cache: cache).register(on: dicomWeb)
+        DeleteRoutes(archive: archive, configuration: configuration).register(on: dicomWeb)
         let app = Application(router: router)
         let instance = "/dicom-web/studies/2.25.100/series/2.25.200/instances/2.25.1"
         let rendered = "\(instance)/rendered?window=128,256"

@@ -4,6 +4,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import Logging
 @testable import MiniVNAServer
 import NIOCore
 import Testing
@@ -13,13 +14,14 @@ import TestSupport
 struct TestServer {
     let directory: URL
     let archive: Archive
-    let app: Application<RouterResponder<BasicRequestContext>>
+    let app: Application<RouterResponder<MiniVNARequestContext>>
 
     init() throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("minivna-routes-\(UUID().uuidString)")
         let configuration = ServerConfiguration(dataDirectory: directory, maximumRequestSize: 1 << 20)
         archive = try Archive(configuration: configuration.archiveConfiguration)
-        app = Application(router: buildRouter(configuration, archive: archive))
+        // The wiring `buildApplication` serves: every route and middleware.
+        app = Application(router: buildRouter(configuration, archive: archive, logger: Logger(label: "minivna-tests")))
     }
 
     static let boundary = "MiniVNA-test-boundary"
