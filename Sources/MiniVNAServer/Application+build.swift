@@ -60,8 +60,8 @@ public func buildApplication(
 /// Every route and middleware, the one wiring `buildApplication` serves and route tests call
 /// in-process. DICOMweb and FHIR are route groups, so a middleware (an authenticator) can guard
 /// each of them.
-public func buildRouter(_ configuration: ServerConfiguration, archive: Archive, logger: Logger) -> Router<MiniVNARequestContext> {
-    let router = Router(context: MiniVNARequestContext.self)
+public func buildRouter(_ configuration: ServerConfiguration, archive: Archive, logger: Logger) -> Router<AppRequestContext> {
+    let router = Router(context: AppRequestContext.self)
     // Middleware order matters: the first added is the outermost. Errors become responses
     // innermost, so CORS headers are added to error responses too (CORSMiddleware wraps thrown
     // errors otherwise); the origin filter is outermost so it sees what CORS added.

@@ -11,7 +11,7 @@ struct DeleteRoutes: Sendable {
     let configuration: ServerConfiguration
 
     /// - Parameter group: the `/dicom-web` group.
-    func register(on group: RouterGroup<MiniVNARequestContext>) {
+    func register(on group: RouterGroup<AppRequestContext>) {
         let base = "studies/:study"
         for path in [base, "\(base)/series/:series", "\(base)/series/:series/instances/:instance"] {
             group.delete(RouterPath(path)) { _, context in

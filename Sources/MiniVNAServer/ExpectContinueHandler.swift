@@ -4,7 +4,7 @@ import NIOCore
 import NIOHTTPTypes
 
 /// Answers `Expect: 100-continue` only once the request path accepted the request: the route
-/// asks for it (`MiniVNARequestContext.continueIfExpected`, a `SendContinue` event) after its
+/// asks for it (`AppRequestContext.continueIfExpected`, a `SendContinue` event) after its
 /// middleware and its checks of the headers, right before it reads the body. Hummingbird does
 /// not answer the expectation itself, and answering every request at once would let any client
 /// start a 16 GiB upload that the route then refuses.

@@ -14,7 +14,7 @@ struct FHIRRoutes: Sendable {
     static let maximumBody = 1 << 20
 
     /// - Parameter group: the `/fhir` group.
-    func register(on group: RouterGroup<MiniVNARequestContext>) {
+    func register(on group: RouterGroup<AppRequestContext>) {
         group.get("metadata") { request, _ in
             await respond(request) { urls in (.ok, CapabilityStatement.make(fhirBase: urls.fhirBase), [:]) }
         }
@@ -119,7 +119,7 @@ struct FHIRRoutes: Sendable {
         }
     }
 
-    static func body(_ request: Request, _ context: MiniVNARequestContext) async throws -> [UInt8] {
+    static func body(_ request: Request, _ context: AppRequestContext) async throws -> [UInt8] {
         let type = request.headers[.contentType].flatMap(MediaType.init)?.essence
         guard type == "application/fhir+json" || type == "application/json" else {
             throw FHIRError(.unsupportedMediaType, "not-supported",

@@ -13,7 +13,7 @@ struct FrameRoutes: Sendable {
     let configuration: ServerConfiguration
 
     /// - Parameter group: the `/dicom-web` group.
-    func register(on group: RouterGroup<MiniVNARequestContext>) {
+    func register(on group: RouterGroup<AppRequestContext>) {
         let base = "studies/:study/series/:series/instances/:instance"
         group.get("\(base)/frames/:frames") { request, context in
             try await frames(request, try WADORoutes.selector(context), list: try context.parameters.require("frames"))

@@ -10,7 +10,7 @@ struct QIDORoutes: Sendable {
     let configuration: ServerConfiguration
 
     /// - Parameter group: the `/dicom-web` group.
-    func register(on group: RouterGroup<MiniVNARequestContext>) {
+    func register(on group: RouterGroup<AppRequestContext>) {
         group.get("studies") { request, _ in try await search(request, level: .study) }
         group.get("series") { request, _ in try await search(request, level: .series) }
         group.get("instances") { request, _ in try await search(request, level: .instance) }
@@ -25,7 +25,7 @@ struct QIDORoutes: Sendable {
         }
     }
 
-    static func uid(_ context: MiniVNARequestContext, _ name: String) throws -> String {
+    static func uid(_ context: AppRequestContext, _ name: String) throws -> String {
         let value = try context.parameters.require(name)
         guard UID.isValid(value) else { throw DICOMwebError(.badRequest, "\"\(value)\" in the path is not a valid UID") }
         return value

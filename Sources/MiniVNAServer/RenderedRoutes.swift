@@ -17,7 +17,7 @@ struct RenderedRoutes: Sendable {
     static let thumbnailSize = 128
 
     /// - Parameter group: the `/dicom-web` group.
-    func register(on group: RouterGroup<MiniVNARequestContext>) {
+    func register(on group: RouterGroup<AppRequestContext>) {
         let study = "studies/:study"
         let instance = "\(study)/series/:series/instances/:instance"
         group.get("\(instance)/rendered") { request, context in

@@ -11,7 +11,7 @@ struct STOWRoutes: Sendable {
     let configuration: ServerConfiguration
 
     /// - Parameter group: the `/dicom-web` group.
-    func register(on group: RouterGroup<MiniVNARequestContext>) {
+    func register(on group: RouterGroup<AppRequestContext>) {
         group.post("studies") { request, context in
             try await store(request, context: context, study: nil)
         }
@@ -32,7 +32,7 @@ struct STOWRoutes: Sendable {
         var seriesInstanceUID: String?
     }
 
-    func store(_ request: Request, context: MiniVNARequestContext, study: String?) async throws -> Response {
+    func store(_ request: Request, context: AppRequestContext, study: String?) async throws -> Response {
         let (mediaType, boundary) = try Self.checkContentType(request.headers[.contentType])
         _ = mediaType
         if let length = request.headers[.contentLength].flatMap(Int.init), length > configuration.maximumRequestSize {

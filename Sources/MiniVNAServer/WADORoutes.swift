@@ -13,7 +13,7 @@ struct WADORoutes: Sendable {
     let configuration: ServerConfiguration
 
     /// - Parameter group: the `/dicom-web` group.
-    func register(on group: RouterGroup<MiniVNARequestContext>) {
+    func register(on group: RouterGroup<AppRequestContext>) {
         let base = "studies/:study"
         group.get("\(base)") { request, context in try await retrieve(request, try Self.selector(context)) }
         group.get("\(base)/series/:series") { request, context in try await retrieve(request, try Self.selector(context)) }
@@ -28,7 +28,7 @@ struct WADORoutes: Sendable {
     }
 
     /// The study, series and instance UIDs of the path, each checked.
-    static func selector(_ context: MiniVNARequestContext) throws -> InstanceSelector {
+    static func selector(_ context: AppRequestContext) throws -> InstanceSelector {
         func uid(_ name: String) throws -> String? {
             guard let value = context.parameters.get(name) else { return nil }
             guard UID.isValid(value) else { throw DICOMwebError(.badRequest, "\"\(value)\" in the path is not a valid UID") }

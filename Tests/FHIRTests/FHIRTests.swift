@@ -17,22 +17,11 @@ final class FHIRFixture {
         archive = try Archive(configuration: ArchiveConfiguration(dataDirectory: directory))
         service = FHIRService(archive: archive)
         for (series, sop, number) in [("2.25.200", "2.25.1", 1), ("2.25.200", "2.25.2", 2), ("2.25.201", "2.25.3", 1)] {
-            var ds = DataSet(characterSet: .utf8)
-            ds.setString(.sopClassUID, vr: .UI, "1.2.840.10008.5.1.4.1.1.2")
-            ds.setString(.sopInstanceUID, vr: .UI, sop)
-            ds.setString(.studyInstanceUID, vr: .UI, "2.25.100")
-            ds.setString(.seriesInstanceUID, vr: .UI, series)
-            ds.setString(.patientName, vr: .PN, "Doe^John")
-            ds.setString(.patientID, vr: .LO, "P1")
-            ds.setString(.patientSex, vr: .CS, "M")
-            ds.setString(.patientBirthDate, vr: .DA, "19800102")
-            ds.setString(.modality, vr: .CS, series == "2.25.200" ? "CT" : "SR")
-            ds.setString(.studyDate, vr: .DA, "20240115")
-            ds.setString(.studyTime, vr: .TM, "093000")
-            ds.setString(.accessionNumber, vr: .SH, "ACC1")
-            ds.setString(.instanceNumber, vr: .IS, String(number))
-            ds.setString(.seriesNumber, vr: .IS, series == "2.25.200" ? "1" : "2")
-            _ = try await archive.ingest(bytes: try Part10Writer.write(ds))
+            let bytes = try Fixture.instance(study: "2.25.100", series: series, sop: sop, sopClass: "1.2.840.10008.5.1.4.1.1.2",
+                                             patientSex: "M", birthDate: "19800102", modality: series == "2.25.200" ? "CT" : "SR",
+                                             studyTime: "093000", accession: "ACC1", description: nil,
+                                             seriesNumber: series == "2.25.200" ? 1 : 2, instanceNumber: number)
+            _ = try await archive.ingest(bytes: bytes)
         }
     }
 

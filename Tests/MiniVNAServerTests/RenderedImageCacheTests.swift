@@ -25,7 +25,8 @@ import TestSupport
 
     @Test func answersOnlyTheExactRenderingItKept() {
         let cache = RenderedImageCache(budget: 1 << 20)
-        cache.insert(image(100), for: key())
+        let pixels = image(100)
+        cache.insert(pixels, for: key())
         #expect(cache.image(for: key()) == image(100))
         // Any difference in what the rendering depends on is another image; a changed study
         // (another validator) above all.
@@ -33,17 +34,20 @@ import TestSupport
                       key(contentType: "image/png"), key(quality: 50)] {
             #expect(cache.image(for: other) == nil)
         }
-        #expect(cache.statistics == .init(hits: 1, misses: 6, entries: 1, bytes: cost(image(100), key())))
+        #expect(cache.statistics == .init(hits: 1, misses: 6, entries: 1, bytes: cost(pixels, key())))
     }
 
     @Test func overBudgetTheLeastRecentlyUsedGoFirst() {
         // Sixteen entries of the same cost fill the budget exactly (instance UIDs of one length).
-        let entry = cost(image(1_000), key(instance: "2.25.10"))
+        // One array shared by every entry: an array's capacity is what malloc gave it, which can
+        // differ between two arrays of the same count (a reused chunk), and would skew the sums.
+        let pixels = image(1_000)
+        let entry = cost(pixels, key(instance: "2.25.10"))
         let cache = RenderedImageCache(budget: 16 * entry)
-        for i in 10..<26 { cache.insert(image(1_000), for: key(instance: "2.25.\(i)")) }
+        for i in 10..<26 { cache.insert(pixels, for: key(instance: "2.25.\(i)")) }
         #expect(cache.statistics.entries == 16 && cache.statistics.bytes == 16 * entry)
         _ = cache.image(for: key(instance: "2.25.10"))   // now the most recently used
-        cache.insert(image(1_000), for: key(instance: "2.25.26"))
+        cache.insert(pixels, for: key(instance: "2.25.26"))
         // Over budget: the oldest go until a quarter of the budget is free (12 entries kept).
         #expect(cache.statistics.entries == 12 && cache.statistics.bytes == 12 * entry)
         #expect(cache.image(for: key(instance: "2.25.10")) != nil)
@@ -60,17 +64,19 @@ import TestSupport
         cache.insert(roomy, for: key())
         #expect(cache.statistics.bytes == roomy.capacity + key().overhead && roomy.capacity >= 4_096)
         // Replacing an entry counts its bytes once.
-        cache.insert(image(300, fill: 2), for: key())
-        #expect(cache.statistics.entries == 1 && cache.statistics.bytes == cost(image(300), key()))
+        let replacement = image(300, fill: 2)
+        cache.insert(replacement, for: key())
+        #expect(cache.statistics.entries == 1 && cache.statistics.bytes == cost(replacement, key()))
         #expect(cache.image(for: key()) == image(300, fill: 2))
     }
 
     @Test func keepsNothingTooLargeOrWhenTurnedOff() {
-        let small = cost(image(100), key())
+        let hundred = image(100)
+        let small = cost(hundred, key())
         let cache = RenderedImageCache(budget: 16 * small)
         cache.insert(image(200), for: key())   // over a sixteenth of the budget
         #expect(cache.image(for: key()) == nil && cache.statistics.entries == 0)
-        cache.insert(image(100), for: key())
+        cache.insert(hundred, for: key())
         #expect(cache.image(for: key()) != nil)
         let off = RenderedImageCache(budget: 0)
         #expect(!off.isEnabled)
@@ -103,7 +109,7 @@ private func image(sop: String, pixels: [UInt8]) throws -> [UInt8] {
         let archive = try Archive(configuration: ArchiveConfiguration(dataDirectory: directory, duplicatePolicy: .replace))
         let cache = RenderedImageCache(budget: 1 << 20)
         // The rendered and delete routes alone, around a cache the test can look into.
-        let router = Router(context: MiniVNARequestContext.self)
+        let router = Router(context: AppRequestContext.self)
         router.add(middleware: DICOMwebErrorMiddleware())
         let dicomWeb = router.group("dicom-web")
         RenderedRoutes(archive: archive, configuration: configuration, cache: cache).register(on: dicomWeb)

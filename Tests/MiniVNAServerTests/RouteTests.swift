@@ -14,7 +14,7 @@ import TestSupport
 struct TestServer {
     let directory: URL
     let archive: Archive
-    let app: Application<RouterResponder<MiniVNARequestContext>>
+    let app: Application<RouterResponder<AppRequestContext>>
 
     init() throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("minivna-routes-\(UUID().uuidString)")
@@ -36,19 +36,11 @@ struct TestServer {
         return ByteBuffer(bytes: body)
     }
 
+    /// An instance with only the attributes route tests rely on (the shared builder's).
     static func instance(study: String = "2.25.100", series: String = "2.25.200", sop: String, name: String = "Doe^John",
                          patientID: String = "P1", modality: String = "CT", date: String = "20240115") throws -> [UInt8] {
-        var ds = DataSet(characterSet: .utf8)
-        ds.setString(.specificCharacterSet, vr: .CS, "ISO_IR 192")
-        ds.setString(.sopClassUID, vr: .UI, "1.2.840.10008.5.1.4.1.1.7")
-        ds.setString(.sopInstanceUID, vr: .UI, sop)
-        ds.setString(.studyInstanceUID, vr: .UI, study)
-        ds.setString(.seriesInstanceUID, vr: .UI, series)
-        ds.setString(.patientName, vr: .PN, name)
-        ds.setString(.patientID, vr: .LO, patientID)
-        ds.setString(.modality, vr: .CS, modality)
-        ds.setString(.studyDate, vr: .DA, date)
-        return try Part10Writer.write(ds)
+        try Fixture.instance(study: study, series: series, sop: sop, patientName: name, patientID: patientID, modality: modality,
+                             studyDate: date, accession: nil, description: nil, seriesNumber: nil, instanceNumber: nil)
     }
 
     static func json(_ buffer: ByteBuffer) throws -> Any {

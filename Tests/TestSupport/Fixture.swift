@@ -12,26 +12,32 @@ public enum Fixture {
         [UInt8](try Data(contentsOf: directory.appendingPathComponent(relative)))
     }
 
-    /// A small valid instance with the given UIDs and attributes.
+    /// A small valid instance with the given UIDs and attributes (nil leaves an attribute out):
+    /// the one builder of test instances for every test target.
     public static func instance(study: String = "2.25.100", series: String = "2.25.200", sop: String,
-                         patientName: String = "Doe^John", patientID: String = "P1", modality: String = "CT",
-                         studyDate: String = "20240115", accession: String = "A1", description: String = "Chest",
-                         instanceNumber: Int = 1, extra: [DataElement] = []) throws -> [UInt8] {
+                                sopClass: String = "1.2.840.10008.5.1.4.1.1.7",
+                                patientName: String = "Doe^John", patientID: String = "P1", patientSex: String? = nil,
+                                birthDate: String? = nil, modality: String = "CT", studyDate: String = "20240115",
+                                studyTime: String? = nil, accession: String? = "A1", description: String? = "Chest",
+                                seriesNumber: Int? = 1, instanceNumber: Int? = 1, extra: [DataElement] = []) throws -> [UInt8] {
         var ds = DataSet()
         ds.setString(.specificCharacterSet, vr: .CS, "ISO_IR 192")
         ds.characterSet = .utf8
-        ds.setString(.sopClassUID, vr: .UI, "1.2.840.10008.5.1.4.1.1.7")
+        ds.setString(.sopClassUID, vr: .UI, sopClass)
         ds.setString(.sopInstanceUID, vr: .UI, sop)
         ds.setString(.studyInstanceUID, vr: .UI, study)
         ds.setString(.seriesInstanceUID, vr: .UI, series)
         ds.setString(.patientName, vr: .PN, patientName)
         ds.setString(.patientID, vr: .LO, patientID)
+        if let patientSex { ds.setString(.patientSex, vr: .CS, patientSex) }
+        if let birthDate { ds.setString(.patientBirthDate, vr: .DA, birthDate) }
         ds.setString(.modality, vr: .CS, modality)
         ds.setString(.studyDate, vr: .DA, studyDate)
-        ds.setString(.accessionNumber, vr: .SH, accession)
-        ds.setString(.studyDescription, vr: .LO, description)
-        ds.setString(.instanceNumber, vr: .IS, String(instanceNumber))
-        ds.setString(.seriesNumber, vr: .IS, "1")
+        if let studyTime { ds.setString(.studyTime, vr: .TM, studyTime) }
+        if let accession { ds.setString(.accessionNumber, vr: .SH, accession) }
+        if let description { ds.setString(.studyDescription, vr: .LO, description) }
+        if let instanceNumber { ds.setString(.instanceNumber, vr: .IS, String(instanceNumber)) }
+        if let seriesNumber { ds.setString(.seriesNumber, vr: .IS, String(seriesNumber)) }
         for element in extra { ds.set(element) }
         return try Part10Writer.write(ds)
     }

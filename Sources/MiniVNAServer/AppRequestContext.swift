@@ -5,7 +5,7 @@ import NIOCore
 /// What MiniVNA's middleware and routes know about a request besides the request itself: who
 /// sent it (once authentication exists), from where, and the connection to answer
 /// `Expect: 100-continue` on when a route accepts the request.
-public struct MiniVNARequestContext: RequestContext {
+public struct AppRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// The authenticated principal (a user or a service), set by an authenticator middleware on
     /// the `/dicom-web` or `/fhir` group; nil while the request is anonymous, as every request is
