@@ -27,7 +27,9 @@ What it does, in one run:
      Every answer is checked (status 200, expected size or instance count).
      With --interleaved: only the rendered and thumbnail figures, with all servers up at once and
      their requests alternating, including a second MiniVNA started with --render-cache-mb 0 (each
-     request renders; the first MiniVNA answers repeats from its render cache).
+     request renders; the first MiniVNA answers repeats from its render cache). With --baseline
+     PATH as well, that second MiniVNA is another build (e.g. the one before a change) with its
+     defaults: an A/B of two builds under the same drift.
   3. Prints a table with ratios and the targets: study metadata >= 5x faster than Orthanc;
      instance retrieve >= 1 GB/s on loopback; rendered and thumbnail >= 2x faster than Orthanc.
      "n/a" where a server cannot answer (Orthanc without its GDCM plugin cannot decode JPEG 2000).
@@ -61,6 +63,7 @@ import stow_qido as sq  # noqa: E402  (server start-up and shutdown helpers)
 CORPUS = HERE / ".corpus-wado"
 VERSION = 3
 UNCACHED = "MiniVNA, no render cache"
+BASELINE = "MiniVNA baseline"
 DICOM_ANY = 'multipart/related; type="application/dicom"; transfer-syntax=*'
 OCTETS_ANY = 'multipart/related; type="application/octet-stream"; transfer-syntax=*'
 
@@ -345,6 +348,8 @@ def main() -> int:
     parser.add_argument("--interleaved", action="store_true",
                         help="rendered and thumbnail only: the servers up at once (MiniVNA, MiniVNA without its render "
                              "cache, Orthanc), requests alternating")
+    parser.add_argument("--baseline", default=None,
+                        help="with --interleaved: the second MiniVNA is this binary (defaults on), not the uncached one")
     args = parser.parse_args()
     binary = Path(args.minivna)
     if not binary.exists():
@@ -356,9 +361,11 @@ def main() -> int:
     try:
         if args.interleaved:
             # A second MiniVNA with its render cache off: every request renders (the cold figure).
-            servers = [sq.start_minivna(binary, root / "minivna", root / "MiniVNA.log"),
-                       sq.start_minivna(binary, root / "minivna-uncached", root / "MiniVNA-uncached.log",
-                                        ("--render-cache-mb", "0"), UNCACHED)]
+            second = (sq.start_minivna(Path(args.baseline), root / "minivna-baseline", root / "MiniVNA-baseline.log",
+                                       (), BASELINE) if args.baseline else
+                      sq.start_minivna(binary, root / "minivna-uncached", root / "MiniVNA-uncached.log",
+                                       ("--render-cache-mb", "0"), UNCACHED))
+            servers = [sq.start_minivna(binary, root / "minivna", root / "MiniVNA.log"), second]
             if not args.skip_orthanc:
                 servers.append(sq.start_orthanc(root / "orthanc", root / "Orthanc.log"))
             try:
@@ -379,9 +386,10 @@ def main() -> int:
     finally:
         sq.cleanup_children()
         shutil.rmtree(root, ignore_errors=True)
-    mini, orth, uncached = results["MiniVNA"], results.get("Orthanc", {}), results.get(UNCACHED, {})
+    mini, orth = results["MiniVNA"], results.get("Orthanc", {})
+    uncached = results.get(UNCACHED) or results.get(BASELINE, {})
     print(f"\n{'metric':40} {'MiniVNA':>10} {'Orthanc':>10} {'ratio':>7}  target" + (
-        f"      {'no cache':>10} {'ratio':>7}" if uncached else ""))
+        f"      {'baseline' if BASELINE in results else 'no cache':>10} {'ratio':>7}" if uncached else ""))
     for key, value in mini.items():
         other = orth.get(key)
         if value is None:
@@ -403,7 +411,9 @@ def main() -> int:
             line = f"{line:76} {cold:10.2f} {(other / cold) if other else float('nan'):7.2f}"
         print(line)
     print("ratio > 1 = MiniVNA better (time: Orthanc/MiniVNA; MB/s: MiniVNA/Orthanc)")
-    if uncached:
+    if BASELINE in results:
+        print(f"'baseline' is a second MiniVNA, {args.baseline}, up at the same time; its ratio is Orthanc/baseline.")
+    elif uncached:
         print("MiniVNA answers repeated renderings from its render cache (--render-cache-mb, default 32); "
               "'no cache' is a second MiniVNA started with --render-cache-mb 0, so every request renders.")
     return 0

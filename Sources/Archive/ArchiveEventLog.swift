@@ -79,7 +79,9 @@ public final class ArchiveEventLog: Sendable {
     }
 
     private func relayPending() throws {
-        var through = try primary.relayedThrough(generation: generation)
+        // Only the relay (serialized by `relaying`) moves it; opening the archive read it from
+        // the primary store.
+        var through = relayedThrough.load(ordering: .relaxed)
         while true {
             let pending = try index.outboxEvents(after: through, limit: 1_000)
             guard let last = pending.last?.id else { return }
@@ -90,14 +92,23 @@ public final class ArchiveEventLog: Sendable {
         }
     }
 
-    /// Relays in the background (after a commit: not on the response's path).
+    /// Relays in the background (after a commit: not on the response's path), on a dispatch
+    /// queue: the relay blocks on SQLite and its sync, which must not hold a thread of Swift's
+    /// cooperative pool (two, on this kind of machine). It starts `relayDelay` after the first
+    /// commit that asks, so the commits of that moment share one relay and one sync of the
+    /// primary store (one relay per single-instance STOW doubled the device flushes). Nothing
+    /// depends on the delay: the outbox is durable, and every open and close of the archive
+    /// relays too.
     func relaySoon() {
         guard !scheduled.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        Task.detached(priority: .utility) { [self] in
+        Self.relayQueue.asyncAfter(deadline: .now() + Self.relayDelay) { [self] in
             scheduled.store(false, ordering: .releasing)
             try? relay()
         }
     }
+
+    private static let relayQueue = DispatchQueue(label: "minivna.archive.relay", qos: .utility)
+    static let relayDelay = DispatchTimeInterval.milliseconds(20)
 }
 
 /// Wakes consumers when the log grows. Only a wake-up: what happened is in the durable log, so

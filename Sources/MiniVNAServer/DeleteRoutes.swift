@@ -15,7 +15,7 @@ struct DeleteRoutes: Sendable {
         let base = "studies/:study"
         for path in [base, "\(base)/series/:series", "\(base)/series/:series/instances/:instance"] {
             group.delete(RouterPath(path)) { _, context in
-                try await archive.delete(try WADORoutes.selector(context))
+                try await archive.delete(try WADORoutes.selector(context), principal: context.principal)
                 return Response(status: .noContent)
             }
         }

@@ -64,7 +64,8 @@ struct STOWRoutes: Sendable {
             }
         }
         // One index transaction for the whole request; each instance succeeds or fails alone.
-        let results = await archive.ingest(stagedFiles: dicomParts.map(\.file), context: .stow, expectedStudyInstanceUID: study)
+        let results = await archive.ingest(stagedFiles: dicomParts.map(\.file), context: IngestContext(origin: .stow, principal: context.principal),
+                                           expectedStudyInstanceUID: study)
         for ((index, _), result) in zip(dicomParts, results) {
             switch result {
             case .success(let stored):
