@@ -66,8 +66,12 @@ extension Archive {
                 try transaction.recordPendingDeletion(path: row.path, studyInstanceUID: selector.study)
             }
             if !rows.isEmpty {
+                // A delete that took the study's last instance deleted the study: it says so, and
+                // the study stops waiting to become stable.
+                let studyGone = try !transaction.storedStudyExists(selector.study)
                 try transaction.append(OutboxEvent(kind: .deleted, studyInstanceUID: selector.study,
-                                                   seriesInstanceUID: selector.series, sopInstanceUID: selector.instance,
+                                                   seriesInstanceUID: studyGone ? nil : selector.series,
+                                                   sopInstanceUID: studyGone ? nil : selector.instance,
                                                    origin: nil, principal: principal, occurredAt: Date().timeIntervalSince1970))
             }
             return rows.count

@@ -320,11 +320,13 @@ public final class Archive: Sendable {
     func commit(_ batch: [[PreparedInstance]]) async -> [[Result<IngestResult.Outcome, ArchiveError>]] {
         let (store, journal, policy) = (self.store, self.journal, configuration.duplicatePolicy)
         let relayedThrough = events.relayedThrough.load(ordering: .relaxed)
+        let prune = relayedThrough > events.prunedThrough.load(ordering: .relaxed)
         do {
             let applied = try await index.transaction({ transaction in
-                try transaction.forgetRelayedEvents(through: relayedThrough)
+                if prune { try transaction.forgetRelayedEvents(through: relayedThrough) }
                 return try Self.applyBatch(batch, policy: policy, store: store, journal: journal, transaction)
             }, committed: { journal.committed() })
+            if prune { events.prunedThrough.store(relayedThrough, ordering: .relaxed) }
             // Not on the way to the response: the events go to the log, the replaced files away.
             if applied.changed { events.relaySoon() }
             if !applied.replacedInStudies.isEmpty {
@@ -364,19 +366,11 @@ public final class Archive: Sendable {
                 do {
                     var outcome = IngestResult.Outcome.stored
                     try transaction.savepoint {
-                        let applied = try Self.apply(item, policy: policy, store: store, journal: journal, transaction)
+                        let applied = try Self.apply(item, policy: policy, store: store, journal: journal, at: now, transaction)
                         outcome = applied.outcome
                         if let folder = applied.folder { movedInto.insert(folder) }
                         if let study = applied.replacedInStudy { replacedInStudies.insert(study) }
-                        if outcome != .alreadyStored {
-                            let a = item.attributes
-                            try transaction.append(OutboxEvent(
-                                kind: outcome == .replaced ? .instanceReplaced : .instanceStored,
-                                studyInstanceUID: a.studyInstanceUID, seriesInstanceUID: a.seriesInstanceUID,
-                                sopInstanceUID: a.sopInstanceUID, origin: item.context.origin, principal: item.context.principal,
-                                occurredAt: now))
-                            changed = true
-                        }
+                        if outcome != .alreadyStored { changed = true }
                     }
                     return .success(outcome)
                 } catch {
@@ -389,15 +383,16 @@ public final class Archive: Sendable {
         return (outcomes, replacedInStudies, changed)
     }
 
-    /// One instance inside the index transaction: duplicate policy, rows, journal, rename.
-    /// Rows first, then the rename, then (the caller's) barrier and commit: a crash before the
+    /// One instance inside the index transaction: duplicate policy, rows and event, journal,
+    /// rename. Rows and event first (nothing that can fail comes after the file has its final
+    /// name), then the rename, then (the caller's) barrier and commit: a crash before the
     /// commit leaves a file named in the journal, which start-up recovery removes. A replacement
     /// gets a file of its own (`FileBlobStore.replacementPath`) and the stored file is recorded
     /// for removal in the same transaction (as a delete does): until the commit, the stored
     /// instance is untouched, so a replacement that fails, or is interrupted, leaves it as it was.
     /// Returns the outcome and the folder whose entry changed (nil when nothing was moved).
     static func apply(_ item: PreparedInstance, policy: DuplicatePolicy, store: FileBlobStore, journal: IngestJournal,
-                      _ transaction: any IndexTransaction) throws -> (outcome: IngestResult.Outcome, folder: String?, replacedInStudy: String?) {
+                      at now: Double, _ transaction: any IndexTransaction) throws -> (outcome: IngestResult.Outcome, folder: String?, replacedInStudy: String?) {
         var new = item.new
         var outcome = IngestResult.Outcome.stored
         var replacedInStudy: String?
@@ -422,6 +417,11 @@ public final class Archive: Sendable {
             replacedInStudy = existing.studyInstanceUID
         }
         try transaction.insert(new, replacing: outcome == .replaced)
+        let a = new.attributes
+        try transaction.append(OutboxEvent(
+            kind: outcome == .replaced ? .instanceReplaced : .instanceStored, studyInstanceUID: a.studyInstanceUID,
+            seriesInstanceUID: a.seriesInstanceUID, sopInstanceUID: a.sopInstanceUID, origin: item.context.origin,
+            principal: item.context.principal, occurredAt: now))
         try journal.willMove(relativePath: new.path)
         let folder = try store.commit(temporary: item.temporaryFile, toRelativePath: new.path)
         return (outcome, folder, replacedInStudy)

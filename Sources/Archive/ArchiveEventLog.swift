@@ -20,6 +20,9 @@ public final class ArchiveEventLog: Sendable {
     /// Outbox rows up to this one are in the primary log and may be forgotten by the index
     /// (pruned inside the next ingest transaction: no commit of its own).
     let relayedThrough = Atomic<Int64>(0)
+    /// Outbox rows up to this one are known to be forgotten by the index: an ingest prunes only
+    /// when the relay has moved past it (most batches then skip the statement).
+    let prunedThrough = Atomic<Int64>(0)
     /// One relay at a time (each copies everything committed before it started).
     private let relaying = Mutex<Void>(())
     /// A background relay is scheduled and has not started yet: it covers later commits too.
@@ -29,8 +32,16 @@ public final class ArchiveEventLog: Sendable {
         self.index = index
         self.primary = primary
         signal = EventSignal(latest: try primary.latestSequence())
-        generation = try index.outboxGeneration()
-        relayedThrough.store(try primary.relayedThrough(generation: generation), ordering: .relaxed)
+        var generation = try index.outboxGeneration()
+        var through = try primary.relayedThrough(generation: generation)
+        if try index.outboxHighWater() < through {
+            // An index restored from an older copy numbers its outbox below what was relayed:
+            // under its old generation its new events would be taken for relayed ones.
+            generation = try index.renewOutboxGeneration()
+            through = 0
+        }
+        self.generation = generation
+        relayedThrough.store(through, ordering: .relaxed)
     }
 
     /// Events after `sequence`, oldest first.
@@ -60,17 +71,33 @@ public final class ArchiveEventLog: Sendable {
     /// after each; then waits for more, until the task is cancelled. An event whose handling
     /// throws is handed again next time (at least once): `handle` must be idempotent.
     public func consume(as consumer: String, _ handle: (ArchiveEvent) async throws -> Void) async throws {
-        var position = try cursor(of: consumer)
+        var position = try await blocking { try self.cursor(of: consumer) }
         while !Task.isCancelled {
-            let batch = try events(after: position, limit: 500)
+            let after = position
+            let batch = try await blocking { try self.events(after: after, limit: 500) }
             for event in batch {
                 try await handle(event)
-                try advance(consumer, to: event.sequence)
+                try await blocking { try self.advance(consumer, to: event.sequence) }
                 position = event.sequence
             }
-            if batch.isEmpty { await waitForEvents(after: position) }
+            if batch.isEmpty {
+                // Past the log's end (events of kinds this version does not know are skipped).
+                let latest = try await blocking { try self.latestSequence() }
+                await waitForEvents(after: max(position, latest))
+            }
         }
     }
+
+    /// Runs SQLite work that blocks (reads, writes and their syncs) on a dispatch queue, not on a
+    /// thread of Swift's cooperative pool, which has as many threads as cores (two here) and is
+    /// what GRDB's async reads need to finish.
+    func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            Self.blockingQueue.async { continuation.resume(with: Result { try body() }) }
+        }
+    }
+
+    private static let blockingQueue = DispatchQueue(label: "minivna.archive.blocking", qos: .utility, attributes: .concurrent)
 
     /// Copies committed outbox rows into the log until none is left; when it returns, every
     /// event committed before the call is in the log.
@@ -103,7 +130,12 @@ public final class ArchiveEventLog: Sendable {
         guard !scheduled.exchange(true, ordering: .acquiringAndReleasing) else { return }
         Self.relayQueue.asyncAfter(deadline: .now() + Self.relayDelay) { [self] in
             scheduled.store(false, ordering: .releasing)
-            try? relay()
+            do {
+                try relay()
+            } catch {
+                // The events wait in the outbox; try again in a second (and at every commit).
+                Self.relayQueue.asyncAfter(deadline: .now() + .seconds(1)) { [self] in relaySoon() }
+            }
         }
     }
 

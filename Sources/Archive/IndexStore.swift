@@ -67,8 +67,12 @@ protocol IndexStore: Sendable {
     /// Identifies this index's outbox numbering: a new index (rebuilt from nothing after its
     /// file was lost) numbers its outbox anew under a new generation.
     func outboxGeneration() throws -> String
-    /// Committed outbox events after `id`, oldest first.
+    /// Committed outbox events after `id`, oldest first (of the kinds this version knows).
     func outboxEvents(after id: Int64, limit: Int) throws -> [OutboxEvent]
+    /// The highest outbox id ever given (0 when none).
+    func outboxHighWater() throws -> Int64
+    /// A new generation: for an index whose outbox numbering went back (restored from a copy).
+    func renewOutboxGeneration() throws -> String
 
     // MARK: Observations of a data folder older than the primary store
     /// Observations an older MiniVNA kept in the index, for the primary store to adopt.
@@ -81,6 +85,8 @@ protocol IndexStore: Sendable {
 /// What a write transaction on the index can do (the ingest and delete paths).
 protocol IndexTransaction {
     func storedInstance(_ uid: String) throws -> StoredInstance?
+    /// Whether the index holds the study (any instance of it).
+    func storedStudyExists(_ uid: String) throws -> Bool
     /// Inserts (or, when `replacing`, replaces) one instance and maintains patient, study and
     /// series rows and their counts.
     func insert(_ new: NewInstance, replacing: Bool) throws

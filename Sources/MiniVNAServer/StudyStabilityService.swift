@@ -15,15 +15,20 @@ public struct StudyStabilityService: Service, CustomStringConvertible {
 
     public var description: String { "StudyStabilityService" }
 
+    /// Returns only at graceful shutdown: a service that returns earlier would stop the whole
+    /// server (the group's default). A failing round (a full disk, say) is logged and retried;
+    /// the studies keep waiting meanwhile, durably.
     public func run() async throws {
-        do {
-            try await cancelWhenGracefulShutdown { try await archive.monitorStudyStability() }
-        } catch is CancellationError {
-            return
-        } catch {
-            // A failing monitor must not take the archive down: stable studies wait for the
-            // next start (they are durable), and the failure is logged.
-            logger.error("study stability monitor stopped: \(error)")
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do {
+                    try await archive.monitorStudyStability()
+                } catch {
+                    if Task.isCancelled { return }
+                    logger.error("study stability monitor failed, retrying in 5 s: \(error)")
+                    try? await Task.sleep(for: .seconds(5))
+                }
+            }
         }
     }
 }

@@ -73,6 +73,67 @@ import TestSupport
         #expect(deletes.first?.principal == "admin")
     }
 
+    @Test func anInstanceWhoseEventCannotBeWrittenLeavesNoFileBehind() async throws {
+        let t = try TemporaryArchive()
+        try await t.archive.sqliteIndex.pool.write { db in
+            try db.execute(sql: "CREATE TRIGGER refuseEvents BEFORE INSERT ON outbox BEGIN SELECT RAISE(ABORT, 'injected'); END")
+        }
+        await #expect(throws: ArchiveError.self) { try await t.archive.ingest(bytes: try Fixture.instance(sop: "2.25.1")) }
+        #expect(try t.archive.counts() == (0, 0, 0))
+        #expect(t.archive.store.allRelativePaths().isEmpty)   // the file never got its final name
+        #expect(try t.archive.verify().isClean)
+    }
+
+    @Test func deletingAStudysLastSeriesLogsTheStudyAsDeletedAndItNeverBecomesStable() async throws {
+        let t = try TemporaryArchive(quietPeriod: .milliseconds(100))
+        _ = try await t.archive.ingest(bytes: try Fixture.instance(series: "2.25.200", sop: "2.25.1"))
+        try await t.archive.delete(InstanceSelector(study: "2.25.100", series: "2.25.200"))
+        let deleted = try #require(try logged(t.archive).last)
+        #expect(deleted.kind == .deleted && deleted.seriesInstanceUID == nil && deleted.sopInstanceUID == nil)
+        try await Task.sleep(for: .milliseconds(200))
+        let now = Date().timeIntervalSince1970
+        #expect(try t.archive.primary.markStable(quietBefore: now, now: now).studies.isEmpty)
+    }
+
+    @Test func anEventRelayedAgainDoesNotMakeItsStudyWaitAgain() async throws {
+        let t = try TemporaryArchive(quietPeriod: .milliseconds(100))
+        _ = try await t.archive.ingest(bytes: try Fixture.instance(sop: "2.25.1"))
+        try t.archive.events.relay()
+        try await Task.sleep(for: .milliseconds(150))
+        var now = Date().timeIntervalSince1970
+        #expect(try t.archive.primary.markStable(quietBefore: now - 0.1, now: now).studies == ["2.25.100"])
+        // The same outbox rows again (a second relay of one generation): skipped, effects included.
+        let again = try t.archive.index.outboxEvents(after: 0, limit: 10)
+        #expect(again.count == 1)
+        _ = try t.archive.primary.appendRelayed(again, generation: t.archive.events.generation)
+        now = Date().timeIntervalSince1970
+        #expect(try t.archive.primary.markStable(quietBefore: now, now: now).studies.isEmpty)
+        #expect(try t.archive.events.events(after: 0).filter { $0.kind == .instanceStored }.count == 1)
+    }
+
+    @Test func anIndexWhoseOutboxNumberingWentBackGetsANewGenerationAndLosesNoEvent() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("minivna-test-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let configuration = ArchiveConfiguration(dataDirectory: directory)
+        let firstGeneration: String
+        do {
+            let archive = try Archive(configuration: configuration)
+            for sop in ["2.25.1", "2.25.2", "2.25.3"] { _ = try await archive.ingest(bytes: try Fixture.instance(sop: sop)) }
+            try archive.events.relay()
+            firstGeneration = archive.events.generation
+            // As if index.sqlite were restored from a copy taken before those events.
+            try await archive.sqliteIndex.pool.write { db in
+                try db.execute(sql: "DELETE FROM outbox; UPDATE sqlite_sequence SET seq = 0 WHERE name = 'outbox'")
+            }
+            try archive.close()
+        }
+        let archive = try Archive(configuration: configuration)
+        #expect(archive.events.generation != firstGeneration)
+        _ = try await archive.ingest(bytes: try Fixture.instance(sop: "2.25.4"))
+        #expect(try logged(archive).compactMap(\.sopInstanceUID) == ["2.25.1", "2.25.2", "2.25.3", "2.25.4"])
+        try archive.close()
+    }
+
     @Test func relayingTwiceLogsEachEventOnceAndTheNextIngestPrunesTheOutbox() async throws {
         let t = try TemporaryArchive()
         _ = try await t.archive.ingest(bytes: try Fixture.instance(sop: "2.25.1"))

@@ -184,13 +184,30 @@ final class SQLiteIndex: IndexStore {
         try pool.read { db in
             try Row.fetchAll(db, sql: """
                 SELECT id, kind, studyInstanceUID, seriesInstanceUID, sopInstanceUID, origin, principal, occurredAt
-                FROM outbox WHERE id > ? ORDER BY id LIMIT ?
+                FROM outbox WHERE id > ? AND kind IN (\(Self.knownKinds)) ORDER BY id LIMIT ?
                 """, arguments: [id, limit]).compactMap { row in
                 guard let kind = ArchiveEvent.Kind(rawValue: row[1]) else { return nil }
                 return OutboxEvent(id: row[0], kind: kind, studyInstanceUID: row[2], seriesInstanceUID: row[3],
                                    sopInstanceUID: row[4], origin: (row[5] as String?).flatMap(IngestOrigin.init),
                                    principal: row[6], occurredAt: row[7])
             }
+        }
+    }
+
+    /// The event kinds this version knows, as an SQL list (rows of others, from a newer version
+    /// run before a downgrade, are left alone).
+    private static let knownKinds = ArchiveEvent.Kind.allCases.map { "'\($0.rawValue)'" }.joined(separator: ",")
+
+    func outboxHighWater() throws -> Int64 {
+        try pool.read { db in
+            try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'outbox'") ?? 0
+        }
+    }
+
+    func renewOutboxGeneration() throws -> String {
+        try pool.write { db in
+            try db.execute(sql: "UPDATE indexGeneration SET generation = lower(hex(randomblob(16)))")
+            return try String.fetchOne(db, sql: "SELECT generation FROM indexGeneration") ?? ""
         }
     }
 
@@ -236,6 +253,10 @@ struct SQLiteIndexTransaction: IndexTransaction {
 
     func storedInstance(_ uid: String) throws -> StoredInstance? {
         try SQLiteIndex.storedInstance(db, uid)
+    }
+
+    func storedStudyExists(_ uid: String) throws -> Bool {
+        try Int64.fetchOne(db.cachedStatement(sql: "SELECT id FROM study WHERE studyInstanceUID = ?"), arguments: [uid]) != nil
     }
 
     func insert(_ new: NewInstance, replacing: Bool) throws {

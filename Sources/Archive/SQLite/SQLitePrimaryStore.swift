@@ -79,6 +79,8 @@ final class SQLitePrimaryStore: PrimaryStore {
                 try insert.execute(arguments: [event.kind.rawValue, event.studyInstanceUID, event.seriesInstanceUID,
                                                event.sopInstanceUID, event.origin?.rawValue, event.principal, event.occurredAt,
                                                generation, event.id])
+                last = event.id ?? last
+                guard db.changesCount > 0 else { continue }   // relayed before: its effects are in place
                 switch event.kind {
                 case .instanceStored, .instanceReplaced:
                     if event.origin != .enrichment {
@@ -90,7 +92,6 @@ final class SQLitePrimaryStore: PrimaryStore {
                 default:
                     break
                 }
-                last = event.id ?? last
             }
             try db.execute(sql: """
                 INSERT INTO relayState (generation, relayedThrough) VALUES (?, ?)
@@ -118,7 +119,7 @@ final class SQLitePrimaryStore: PrimaryStore {
         try pool.read { db in
             try Row.fetchAll(db, sql: """
                 SELECT sequence, kind, studyInstanceUID, seriesInstanceUID, sopInstanceUID, origin, principal, occurredAt
-                FROM event WHERE sequence > ? ORDER BY sequence LIMIT ?
+                FROM event WHERE sequence > ? AND kind IN (\(Self.knownKinds)) ORDER BY sequence LIMIT ?
                 """, arguments: [sequence, limit]).compactMap { row in
                 guard let kind = ArchiveEvent.Kind(rawValue: row[1]) else { return nil }
                 return ArchiveEvent(sequence: row[0], kind: kind, studyInstanceUID: row[2], seriesInstanceUID: row[3],
@@ -127,6 +128,9 @@ final class SQLitePrimaryStore: PrimaryStore {
             }
         }
     }
+
+    /// The event kinds this version knows, as an SQL list.
+    private static let knownKinds = ArchiveEvent.Kind.allCases.map { "'\($0.rawValue)'" }.joined(separator: ",")
 
     func cursor(consumer: String) throws -> Int64 {
         try pool.read { db in
