@@ -59,12 +59,17 @@ def count_observations(server):
     return r.json()["total"]
 
 
-def test_an_observation_survives_index_removal_and_reindex(start_server, minivna_bin, tmp_data_root):
+def study_with_observation(start_server, tmp_data_root, patient_name):
+    """A server on a data folder of its own with one stored study and an Observation derived from it."""
     data = tmp_data_root / "vna"
     server = start_server(data_dir=str(data))
-    ds = make_dataset(patient_name="Primary^Data")
+    ds = make_dataset(patient_name=patient_name)
     assert stow(server.base, [to_bytes(ds)]).status_code == 200
-    created = post_observation(server, ds.StudyInstanceUID)
+    return data, server, ds, post_observation(server, ds.StudyInstanceUID)
+
+
+def test_an_observation_survives_index_removal_and_reindex(start_server, minivna_bin, tmp_data_root):
+    data, server, ds, created = study_with_observation(start_server, tmp_data_root, "Primary^Data")
     assert count_observations(server) == 1
     server.stop()
 
@@ -86,11 +91,7 @@ def test_an_observation_survives_index_removal_and_reindex(start_server, minivna
 
 
 def test_backup_copies_the_primary_data_while_the_server_runs(start_server, minivna_bin, tmp_data_root):
-    data = tmp_data_root / "vna"
-    server = start_server(data_dir=str(data))
-    ds = make_dataset(patient_name="Backup^Live")
-    assert stow(server.base, [to_bytes(ds)]).status_code == 200
-    created = post_observation(server, ds.StudyInstanceUID)
+    data, server, ds, created = study_with_observation(start_server, tmp_data_root, "Backup^Live")
     destination = tmp_data_root / "backups"
     destination.mkdir()
     run(minivna_bin, "backup", "--data", str(data), "--to", str(destination))
@@ -107,11 +108,7 @@ def test_backup_copies_the_primary_data_while_the_server_runs(start_server, mini
 
 
 def test_verify_reports_an_observation_whose_study_was_deleted(start_server, minivna_bin, tmp_data_root):
-    data = tmp_data_root / "vna"
-    server = start_server(data_dir=str(data))
-    ds = make_dataset(patient_name="Orphan^Observation")
-    assert stow(server.base, [to_bytes(ds)]).status_code == 200
-    created = post_observation(server, ds.StudyInstanceUID)
+    data, server, ds, created = study_with_observation(start_server, tmp_data_root, "Orphan^Observation")
     assert requests.delete(f"{server.base}/studies/{ds.StudyInstanceUID}", timeout=30).status_code in (200, 202, 204)
     server.stop()
     out = run(minivna_bin, "verify", "--data", str(data)).stdout
