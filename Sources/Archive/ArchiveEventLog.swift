@@ -140,7 +140,7 @@ public final class ArchiveEventLog: Sendable {
     }
 
     private static let relayQueue = DispatchQueue(label: "minivna.archive.relay", qos: .utility)
-    static let relayDelay = DispatchTimeInterval.milliseconds(20)
+    static let relayDelay = DispatchTimeInterval.milliseconds(100)
 }
 
 /// Wakes consumers when the log grows. Only a wake-up: what happened is in the durable log, so
