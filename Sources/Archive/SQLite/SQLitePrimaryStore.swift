@@ -54,6 +54,8 @@ final class SQLitePrimaryStore: PrimaryStore {
             guard rename(temporary, destination) == 0 else {
                 throw ArchiveError(.storage, "cannot move the backup into place at \(destination): \(String(cString: strerror(errno)))")
             }
+            // The new name on stable storage too (SQLite synced the file's content at its close).
+            try FileBlobStore.fsyncDirectory(URL(fileURLWithPath: destination).deletingLastPathComponent())
         } catch {
             unlink(temporary)
             throw error as? ArchiveError ?? ArchiveError(.storage, "backup to \(destination) failed: \(error)")
