@@ -322,6 +322,7 @@ import TestSupport
         let t = try TemporaryArchive()
         _ = try await t.archive.ingest(bytes: try Fixture.instance(sop: "2.25.1"))
         let written = try await write(t.archive, id: "obs-1", study: "2.25.100")
+        try t.archive.events.relay()   // the instance's event, from the index's outbox into the log
         let destination = t.directory.appendingPathComponent("backup.sqlite").path
         try Archive.backupPrimaryData(dataDirectory: t.directory, to: destination)
         let copy = try DatabaseQueue(path: destination)
