@@ -28,8 +28,9 @@ extension Archive {
         let truncated = rows.count > limit || (query.limit.map { $0 > Self.maximumResults } ?? false && rows.count > Self.maximumResults)
         var dataSets: [DataSet] = []
         dataSets.reserveCapacity(min(rows.count, limit))
+        let headerOptions = readOptions(.header)
         for row in rows.prefix(limit) {
-            dataSets.append(try builder.dataSet(for: row, query: query, retrieveURL: retrieveURL, store: store, headerOptions: readOptions(.header)))
+            dataSets.append(try builder.dataSet(for: row, query: query, retrieveURL: retrieveURL, store: store, headerOptions: headerOptions))
         }
         return QIDOResult(dataSets: dataSets, truncated: truncated)
     }
