@@ -24,6 +24,9 @@ public struct ArchiveEvent: Sendable, Hashable {
     public let principal: String?
     /// When the change committed.
     public let occurredAt: Date
+    /// For `study.stable`: the study's stable generation this event starts (1 the first time it
+    /// became stable, one more each time a later instance reopened it).
+    public let generation: Int?
 }
 
 /// An event as the change's own transaction writes it into the index's outbox (`id` is the

@@ -39,6 +39,27 @@ protocol PrimaryStore: Sendable {
     /// Takes in Observations an older MiniVNA kept in the index (those it does not hold yet).
     func adopt(_ legacy: [LegacyObservation]) throws
 
+    // MARK: Enrichment queue (see AnalysisQueue.swift)
+    func enqueueAnalyses(_ requests: [AnalysisJobRequest], batch: (id: String, description: String)?, now: Double) async throws -> Int
+    func claimAnalysisJobs(limit: Int, now: Double) async throws -> [AnalysisJob]
+    func requeueInterruptedAnalyses(now: Double) async throws -> Int
+    func finishAnalysisAttempt(job: AnalysisJob, _ outcome: AnalysisAttemptOutcome, now: Double) async throws
+    func analysisJob(id: Int64) async throws -> AnalysisJob?
+    func analysisJobs(studyInstanceUID: String) async throws -> [AnalysisJob]
+    func latestSucceededAnalysis(study: String, analyzer: String, version: String, beforeGeneration: Int) async throws -> AnalysisJob?
+    func nextAnalysisDue() async throws -> Double?
+    func analysisRuns(_ filter: AnalysisRunFilter, limit: Int, offset: Int) async throws -> (total: Int, runs: [AnalysisRun])
+    func analyzerStatistics() async throws -> [AnalyzerRunStatistics]
+    func analysisBatch(id: String) async throws -> AnalysisBatch?
+    func cancelAnalysisBatch(id: String, now: Double) async throws -> Bool
+    func stableGeneration(study: String) async throws -> Int
+
+    // MARK: Other FHIR resources (DiagnosticReport, Device)
+    func storedResource(type: String, id: String) async throws -> StoredResourceRecord?
+    func writeStoredResource(type: String, id: String, values: StoredResourceValues, now: Double,
+                             render: @escaping @Sendable (Int, Double) throws -> String) async throws -> StoredResourceRecord
+    func searchStoredResources(_ filter: StoredResourceFilter, limit: Int, offset: Int) async throws -> (total: Int, resources: [String])
+
     /// A consistent copy of the whole store into a new database file (SQLite's online backup).
     func backup(to path: String) throws
     func close() throws

@@ -234,6 +234,81 @@ enum Migrations {
                 CREATE INDEX pendingStability_lastActivity ON pendingStability(lastActivity);
                 """)
         }
+        migrator.registerMigration("primary v2 enrichment") { db in
+            // A study's stable state, durable and versioned: each time it becomes stable its
+            // generation goes up (1 the first time; an instance arriving later reopens it), and
+            // the study.stable event carries the generation it starts.
+            // The enrichment queue: one job per idempotency key (study, generation,
+            // analyzer@version), each attempt audited as a run; retrospective batches; and the
+            // FHIR resources the results add besides Observations (DiagnosticReport, Device).
+            try db.execute(sql: """
+                ALTER TABLE event ADD COLUMN generation INTEGER;
+                CREATE TABLE studyGeneration (
+                    studyInstanceUID TEXT PRIMARY KEY,
+                    generation INTEGER NOT NULL,
+                    stableAt REAL NOT NULL
+                );
+                CREATE TABLE aiBatch (
+                    id TEXT PRIMARY KEY,
+                    createdAt REAL NOT NULL,
+                    description TEXT NOT NULL,
+                    cancelledAt REAL
+                );
+                CREATE TABLE aiJob (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    idempotencyKey TEXT NOT NULL UNIQUE,
+                    studyInstanceUID TEXT NOT NULL,
+                    generation INTEGER NOT NULL,
+                    analyzer TEXT NOT NULL,
+                    analyzerVersion TEXT NOT NULL,
+                    trigger TEXT NOT NULL,
+                    batchID TEXT REFERENCES aiBatch(id),
+                    status TEXT NOT NULL,
+                    attempts INTEGER NOT NULL DEFAULT 0,
+                    notBefore REAL NOT NULL,
+                    createdAt REAL NOT NULL,
+                    updatedAt REAL NOT NULL,
+                    lastError TEXT,
+                    outputs TEXT
+                );
+                CREATE INDEX aiJob_ready ON aiJob(status, notBefore);
+                CREATE INDEX aiJob_study ON aiJob(studyInstanceUID, analyzer, analyzerVersion);
+                CREATE INDEX aiJob_batch ON aiJob(batchID);
+                CREATE TABLE aiRun (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    jobID INTEGER NOT NULL REFERENCES aiJob(id),
+                    studyInstanceUID TEXT NOT NULL,
+                    analyzer TEXT NOT NULL,
+                    analyzerVersion TEXT NOT NULL,
+                    trigger TEXT NOT NULL,
+                    attempt INTEGER NOT NULL,
+                    startedAt REAL NOT NULL,
+                    runtime REAL NOT NULL,
+                    status TEXT NOT NULL,
+                    reason TEXT,
+                    outputs TEXT
+                );
+                CREATE INDEX aiRun_study ON aiRun(studyInstanceUID);
+                CREATE INDEX aiRun_analyzer ON aiRun(analyzer, analyzerVersion);
+                CREATE INDEX aiRun_startedAt ON aiRun(startedAt);
+                CREATE TABLE fhirResource (
+                    resourceType TEXT NOT NULL,
+                    id TEXT NOT NULL,
+                    versionId INTEGER NOT NULL,
+                    lastUpdated REAL NOT NULL,
+                    status TEXT NOT NULL,
+                    subject TEXT NOT NULL,
+                    studyInstanceUID TEXT NOT NULL,
+                    codeSystem TEXT NOT NULL,
+                    code TEXT NOT NULL,
+                    device TEXT NOT NULL,
+                    json TEXT NOT NULL,
+                    PRIMARY KEY (resourceType, id)
+                );
+                CREATE INDEX fhirResource_study ON fhirResource(resourceType, studyInstanceUID);
+                CREATE INDEX fhirResource_subject ON fhirResource(resourceType, subject);
+                """)
+        }
         return migrator
     }
 }

@@ -120,13 +120,13 @@ final class SQLitePrimaryStore: PrimaryStore {
     func events(after sequence: Int64, limit: Int) throws -> [ArchiveEvent] {
         try pool.read { db in
             try Row.fetchAll(db, sql: """
-                SELECT sequence, kind, studyInstanceUID, seriesInstanceUID, sopInstanceUID, origin, principal, occurredAt
+                SELECT sequence, kind, studyInstanceUID, seriesInstanceUID, sopInstanceUID, origin, principal, occurredAt, generation
                 FROM event WHERE sequence > ? AND kind IN (\(Self.knownKinds)) ORDER BY sequence LIMIT ?
                 """, arguments: [sequence, limit]).compactMap { row in
                 guard let kind = ArchiveEvent.Kind(rawValue: row[1]) else { return nil }
                 return ArchiveEvent(sequence: row[0], kind: kind, studyInstanceUID: row[2], seriesInstanceUID: row[3],
                                     sopInstanceUID: row[4], origin: (row[5] as String?).flatMap(IngestOrigin.init),
-                                    principal: row[6], occurredAt: Date(timeIntervalSince1970: row[7]))
+                                    principal: row[6], occurredAt: Date(timeIntervalSince1970: row[7]), generation: row[8])
             }
         }
     }
@@ -161,8 +161,14 @@ final class SQLitePrimaryStore: PrimaryStore {
                 SELECT studyInstanceUID FROM pendingStability WHERE lastActivity <= ? ORDER BY lastActivity
                 """, arguments: [quietBefore])
             for study in studies {
-                try db.execute(sql: "INSERT INTO event (kind, studyInstanceUID, occurredAt) VALUES (?, ?, ?)",
-                               arguments: [ArchiveEvent.Kind.studyStable.rawValue, study, now])
+                try db.execute(sql: """
+                    INSERT INTO studyGeneration (studyInstanceUID, generation, stableAt) VALUES (?, 1, ?)
+                    ON CONFLICT (studyInstanceUID) DO UPDATE SET generation = generation + 1, stableAt = excluded.stableAt
+                    """, arguments: [study, now])
+                let generation = try Int.fetchOne(db, sql: "SELECT generation FROM studyGeneration WHERE studyInstanceUID = ?",
+                                                  arguments: [study]) ?? 1
+                try db.execute(sql: "INSERT INTO event (kind, studyInstanceUID, occurredAt, generation) VALUES (?, ?, ?, ?)",
+                               arguments: [ArchiveEvent.Kind.studyStable.rawValue, study, now, generation])
                 try db.execute(sql: "DELETE FROM pendingStability WHERE studyInstanceUID = ?", arguments: [study])
             }
             return (studies, try Self.latestSequence(db))
