@@ -21,6 +21,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         // Pure Swift + Foundation: tags, VRs, dictionary, Part 10, character sets, JSON/XML models.
@@ -44,10 +46,18 @@ let package = Package(
         ]),
         // FHIR R4 subset: archive rows -> resources, search, Bundles, Observations (stored by the archive). No HTTP, no SQL.
         .target(name: "FHIR", dependencies: ["DICOM", "Archive"]),
+        // AI enrichment: analyzers, the job pipeline, SR (TID 1500) and FHIR result builders. No HTTP:
+        // external services are reached through a transport the server supplies.
+        .target(name: "Enrichment", dependencies: [
+            "DICOM", "Archive", "FHIR", "Imaging",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         // The HTTP server: DICOMweb and FHIR routes, content negotiation, multipart streaming, errors, CORS.
         .target(name: "MiniVNAServer", dependencies: [
-            "DICOM", "Archive", "Imaging", "FHIR",
+            "DICOM", "Archive", "Imaging", "FHIR", "Enrichment",
             .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -58,7 +68,7 @@ let package = Package(
         .executableTarget(
             name: "minivna",
             dependencies: [
-                "DICOM", "Imaging", "Archive", "MiniVNAServer", "CMalloc",
+                "DICOM", "Imaging", "Archive", "Enrichment", "MiniVNAServer", "CMalloc",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -70,8 +80,9 @@ let package = Package(
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "DICOM"]),
         .testTarget(name: "ArchiveTests", dependencies: ["Archive", "DICOM", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "FHIRTests", dependencies: ["FHIR", "Archive", "DICOM", "TestSupport"]),
+        .testTarget(name: "EnrichmentTests", dependencies: ["Enrichment", "Archive", "DICOM", "FHIR", "TestSupport"]),
         .testTarget(name: "MiniVNAServerTests", dependencies: [
-            "MiniVNAServer", "Archive", "DICOM", "Imaging", "TestSupport",
+            "MiniVNAServer", "Archive", "DICOM", "Imaging", "Enrichment", "TestSupport",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
