@@ -47,10 +47,11 @@ public final class EnrichmentPipeline: Sendable {
     let logger: Logger
     let fhir: FHIRResults
     /// Late answers of external services (202 now, a callback later), by job id.
-    public let callbacks = PendingCallbacks()
+    public let callbacks: PendingCallbacks
 
-    public init(archive: Archive, configuration: Configuration, logger: Logger) {
+    public init(archive: Archive, configuration: Configuration, logger: Logger, callbacks: PendingCallbacks = PendingCallbacks()) {
         self.archive = archive
+        self.callbacks = callbacks
         self.configuration = configuration
         self.logger = logger
         fhir = FHIRResults(archive: archive)

@@ -11,7 +11,7 @@ public enum CapabilityStatement {
             var members: [String: JSONValue] = [
                 "type": .string(type),
                 "interaction": .array(interactions.map { .object(["code": .string($0)]) }),
-                "versioning": .string(type == "Observation" ? "versioned-update" : "no-version"),
+                "versioning": .string(type == "Observation" ? "versioned-update" : ["DiagnosticReport", "Device"].contains(type) ? "versioned" : "no-version"),
                 "readHistory": .bool(false),
                 "updateCreate": .bool(false),
                 "conditionalCreate": .bool(false),
@@ -47,6 +47,13 @@ public enum CapabilityStatement {
                         parameter("derived-from", "reference"), parameter("code", "token"), parameter("category", "token"),
                         parameter("status", "token"), parameter("date", "date"), parameter("device", "reference"),
                     ] + common),
+                    resource("DiagnosticReport", ["read", "search-type"], [
+                        parameter("_id", "token"), parameter("subject", "reference"), parameter("patient", "reference"),
+                        parameter("study", "reference"), parameter("imaging-study", "reference"), parameter("code", "token"),
+                        parameter("status", "token"), parameter("device", "reference"),
+                    ] + common, include: ["DiagnosticReport:result", "DiagnosticReport:subject", "DiagnosticReport:patient",
+                                          "DiagnosticReport:imaging-study", "DiagnosticReport:device"]),
+                    resource("Device", ["read", "search-type"], [parameter("_id", "token"), parameter("status", "token")] + common),
                 ]),
             ])]),
         ])

@@ -52,6 +52,11 @@ public struct FHIRService: Sendable {
             }
             if stored.deleted { throw FHIRError(.gone, "deleted", "Observation/\(id) was deleted") }
             return stored.resource
+        case "DiagnosticReport", "Device":
+            guard let record = try await archive.storedResource(type: type, id: id) else {
+                throw FHIRError(.notFound, "not-found", "\(type)/\(id) does not exist")
+            }
+            return try JSONValue.parse(Array(record.json.utf8))
         default:
             throw FHIRError(.notFound, "not-supported", "resource type \(type) is not supported (see the CapabilityStatement)")
         }
@@ -70,7 +75,12 @@ public struct FHIRService: Sendable {
                          "_lastUpdated", "_include"],
         "Patient": ["_id", "identifier"],
         "Observation": ["_id", "subject", "patient", "derived-from", "code", "category", "status", "date", "device"],
+        "DiagnosticReport": ["_id", "subject", "patient", "study", "imaging-study", "code", "status", "device", "_include"],
+        "Device": ["_id", "status"],
     ]
+    /// `_include` values of DiagnosticReport searches.
+    static let diagnosticReportIncludes: Set<String> = ["DiagnosticReport:result", "DiagnosticReport:subject", "DiagnosticReport:patient",
+                                                        "DiagnosticReport:imaging-study", "DiagnosticReport:device"]
 
     public func search(type: String, query: SearchQuery, urls: URLs) async throws -> JSONValue {
         guard let supported = Self.searchParameters[type] else {
@@ -132,6 +142,13 @@ public struct FHIRService: Sendable {
             let result = try await archive.patientSummaries(keys: keys, patientIDs: ids, limit: limit, offset: offset)
             total = result.total
             matches = result.patients.map(Resources.patient)
+        case "DiagnosticReport", "Device":
+            let result = try await archive.searchStoredResources(try storedResourceFilter(type, effective), limit: limit, offset: offset)
+            total = result.total
+            matches = try result.resources.map { try JSONValue.parse(Array($0.utf8)) }
+            if type == "DiagnosticReport" {
+                included = try await diagnosticReportIncludes(matches, effective.values("_include"), strict: query.strict)
+            }
         default:
             let result = try await observations.search(try observationFilter(effective), limit: limit, offset: offset)
             total = result.total
@@ -271,6 +288,79 @@ public struct FHIRService: Sendable {
             }
         }
         return filter
+    }
+
+    func storedResourceFilter(_ type: String, _ query: SearchQuery) throws -> StoredResourceFilter {
+        var filter = StoredResourceFilter(resourceType: type)
+        for (name, value) in query.parameters {
+            let items = value.split(separator: ",").map(String.init)
+            switch name {
+            case "_id": filter.conditions.append(.ids(items))
+            case "status": filter.conditions.append(.statuses(items))
+            case "subject", "patient":
+                let keys = items.compactMap { referenceID($0, type: "Patient") }
+                guard keys.count == items.count else {
+                    throw FHIRError(.badRequest, "invalid", "\(name) must reference Patient (Patient/id or id), not \"\(value)\"")
+                }
+                filter.conditions.append(.subjects(keys.map { "Patient/\($0)" }))
+            case "study", "imaging-study":
+                let studies = items.compactMap { referenceID($0, type: "ImagingStudy") }
+                guard studies.count == items.count else {
+                    throw FHIRError(.badRequest, "invalid", "\(name) must reference ImagingStudy (ImagingStudy/uid or uid), not \"\(value)\"")
+                }
+                filter.conditions.append(.studies(studies))
+            case "device":
+                let devices = items.compactMap { referenceID($0, type: "Device") }
+                guard devices.count == items.count else {
+                    throw FHIRError(.badRequest, "invalid", "device must reference Device (Device/id or id), not \"\(value)\"")
+                }
+                filter.conditions.append(.devices(devices.map { "Device/\($0)" }))
+            case "code":
+                filter.conditions.append(.codes(items.compactMap { item in
+                    let token = TokenSearch(item)
+                    return token.code.map { (system: token.system, code: $0) }
+                }))
+            default:
+                break
+            }
+        }
+        return filter
+    }
+
+    /// The resources `_include` asks for beside DiagnosticReport matches, each once.
+    func diagnosticReportIncludes(_ reports: [JSONValue], _ includes: [String], strict: Bool) async throws -> [JSONValue] {
+        var included: [JSONValue] = []
+        var seen = Set<String>()
+        func add(_ reference: String?) async throws {
+            guard let reference, seen.insert(reference).inserted else { return }
+            let parts = reference.split(separator: "/").map(String.init)
+            guard parts.count == 2, let resource = try? await read(type: parts[0], id: parts[1], urls: URLs(fhirBase: "", dicomWebBase: "")) else { return }
+            included.append(resource)
+        }
+        for include in includes {
+            guard Self.diagnosticReportIncludes.contains(include) else {
+                if strict { throw FHIRError(.badRequest, "not-supported", "_include=\(include) is not supported; supported: \(Self.diagnosticReportIncludes.sorted().joined(separator: ", "))") }
+                continue
+            }
+            for report in reports {
+                switch include {
+                case "DiagnosticReport:result":
+                    for result in report["result"]?.arrayValue ?? [] { try await add(result["reference"]?.stringValue) }
+                case "DiagnosticReport:subject", "DiagnosticReport:patient":
+                    try await add(report["subject"]?["reference"]?.stringValue)
+                case "DiagnosticReport:imaging-study":
+                    for study in report["imagingStudy"]?.arrayValue ?? [] { try await add(study["reference"]?.stringValue) }
+                default:
+                    // The Device named by the report's Observations (R4's DiagnosticReport has no device element).
+                    if let first = report["result"]?.arrayValue?.first?["reference"]?.stringValue,
+                       let observation = try? await read(type: "Observation", id: String(first.dropFirst("Observation/".count)),
+                                                         urls: URLs(fhirBase: "", dicomWebBase: "")) {
+                        try await add(observation["device"]?["reference"]?.stringValue)
+                    }
+                }
+            }
+        }
+        return included
     }
 
     // MARK: Observation writes

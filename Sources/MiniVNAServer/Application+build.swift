@@ -1,4 +1,5 @@
 import Archive
+import Enrichment
 import FHIR
 import Foundation
 import HTTPTypes
@@ -17,11 +18,15 @@ public func buildServices(
     _ configuration: ServerConfiguration, archive: Archive, logger: Logger,
     onServerRunning: @escaping @Sendable (String) async -> Void = { _ in }
 ) -> [any Service] {
-    [
+    let enrichment = EnrichmentPipeline.make(configuration, archive: archive, logger: logger)
+    var services: [any Service] = [
         ArchiveService(archive: archive, logger: logger),
         StudyStabilityService(archive: archive, logger: logger),
-        buildApplication(configuration, archive: archive, logger: logger, onServerRunning: onServerRunning),
     ]
+    if let enrichment { services.append(EnrichmentService(pipeline: enrichment, logger: logger)) }
+    services.append(buildApplication(configuration, archive: archive, enrichment: enrichment, logger: logger,
+                                     onServerRunning: onServerRunning))
+    return services
 }
 
 /// The services of `buildServices` in a group that shuts down gracefully on SIGTERM and SIGINT;
@@ -41,11 +46,11 @@ public func buildServiceGroup(
 /// an HTTP/1.1 server whose `Expect: 100-continue` answers wait for the route's decision.
 /// - Parameter onServerRunning: called with `http://HOST:PORT` once the port is bound.
 public func buildApplication(
-    _ configuration: ServerConfiguration, archive: Archive, logger: Logger,
+    _ configuration: ServerConfiguration, archive: Archive, enrichment: EnrichmentPipeline? = nil, logger: Logger,
     onServerRunning: @escaping @Sendable (String) async -> Void = { _ in }
 ) -> some ApplicationProtocol {
     Application(
-        router: buildRouter(configuration, archive: archive, logger: logger),
+        router: buildRouter(configuration, archive: archive, enrichment: enrichment, logger: logger),
         server: .http1(configuration: .init(additionalChannelHandlers: [ExpectContinueHandler()])),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "MiniVNA"),
         onServerRunning: { channel in
@@ -59,8 +64,9 @@ public func buildApplication(
 
 /// Every route and middleware, the one wiring `buildApplication` serves and route tests call
 /// in-process. DICOMweb and FHIR are route groups, so a middleware (an authenticator) can guard
-/// each of them.
-public func buildRouter(_ configuration: ServerConfiguration, archive: Archive, logger: Logger) -> Router<AppRequestContext> {
+/// each of them. `/ai` is there when enrichment is on.
+public func buildRouter(_ configuration: ServerConfiguration, archive: Archive, enrichment: EnrichmentPipeline? = nil,
+                        logger: Logger) -> Router<AppRequestContext> {
     let router = Router(context: AppRequestContext.self)
     // Middleware order matters: the first added is the outermost. Errors become responses
     // innermost, so CORS headers are added to error responses too (CORSMiddleware wraps thrown
@@ -86,6 +92,7 @@ public func buildRouter(_ configuration: ServerConfiguration, archive: Archive, 
                    cache: RenderedImageCache(budget: configuration.renderedImageCacheBytes)).register(on: dicomWeb)
     DeleteRoutes(archive: archive, configuration: configuration).register(on: dicomWeb)
     FHIRRoutes(service: FHIRService(archive: archive), configuration: configuration).register(on: router.group("fhir"))
+    if let enrichment { AIRoutes(pipeline: enrichment, configuration: configuration).register(on: router.group("ai")) }
     return router
 }
 

@@ -1,4 +1,5 @@
 import Archive
+import Enrichment
 import Foundation
 import Hummingbird
 import Imaging
@@ -25,6 +26,8 @@ public struct ServerConfiguration: Sendable {
     /// How long a graceful shutdown (SIGTERM, SIGINT) waits for in-flight requests before it
     /// cancels them.
     public var shutdownGracePeriod: Duration
+    /// AI enrichment: which analyzers, how many at once, retries.
+    public var enrichment: EnrichmentSettings
     /// Where DICOMweb lives.
     public let dicomWebPath = "/dicom-web"
     /// The port actually bound (with `--port 0` it is chosen at start-up).
@@ -34,7 +37,8 @@ public struct ServerConfiguration: Sendable {
                 duplicatePolicy: DuplicatePolicy = .reject, studyQuietPeriod: Duration = .seconds(10),
                 corsAllowedOrigins: [String] = ["*"], maximumRequestSize: Int = 16 << 30, publicBaseURL: String? = nil,
                 compressOnIngest: Bool = false, renderedImageCacheBytes: Int = 32 << 20,
-                shutdownGracePeriod: Duration = .seconds(30)) {
+                shutdownGracePeriod: Duration = .seconds(30), enrichment: EnrichmentSettings = EnrichmentSettings()) {
+        self.enrichment = enrichment
         self.host = host
         self.port = port
         self.dataDirectory = dataDirectory
@@ -53,6 +57,15 @@ public struct ServerConfiguration: Sendable {
     public var archiveConfiguration: ArchiveConfiguration {
         ArchiveConfiguration(dataDirectory: dataDirectory, duplicatePolicy: duplicatePolicy, studyQuietPeriod: studyQuietPeriod,
                              inflater: ZlibDeflate(), storageTranscoder: compressOnIngest ? JPEG2000LosslessStorage() : nil)
+    }
+
+    /// How this server's own clients (external inference services) reach it, without a request
+    /// to take the Host from: the public base URL, else the bound address (loopback for a
+    /// wildcard address).
+    public var internalOrigin: String {
+        if let publicBaseURL { return publicBaseURL.trimmingSuffix("/") }
+        let name = ["0.0.0.0", "::", "[::]", ""].contains(host) ? "127.0.0.1" : host
+        return "http://\(name):\(listening.port ?? port)"
     }
 
     /// `http://host:port/dicom-web` as the client sees it.

@@ -44,6 +44,52 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Seconds a shutdown (SIGTERM, SIGINT) waits for requests in flight before it cancels them.")
     var shutdownGraceSeconds: Double = 30
 
+    @Flag(name: .customLong("no-ai"), help: "Turn AI enrichment off (env MINIVNA_AI=0).")
+    var noAI = ProcessInfo.processInfo.environment["MINIVNA_AI"] == "0"
+
+    @Option(name: .customLong("ai-builtins"), help: "Built-in analyzers, comma-separated: image-quality,ct-dose,data-quality (default all), or none.")
+    var aiBuiltins: String = "image-quality,ct-dose,data-quality"
+
+    @Option(name: .customLong("ai-service"), help: "An external inference service: NAME@VERSION=URL[;modality=CT;body-part=CHEST;min-instances=N;series-description=REGEX] (repeatable).")
+    var aiServices: [String] = []
+
+    @Option(name: .customLong("ai-concurrency"), help: "Analyses run at once (default 2).")
+    var aiConcurrency: Int = 2
+
+    @Option(name: .customLong("ai-attempts"), help: "Attempts of a job that fails transiently before it is recorded as failed (default 4).")
+    var aiAttempts: Int = 4
+
+    @Option(name: .customLong("ai-retry-seconds"), help: "First retry delay in seconds, doubled per attempt, ±50 % jitter (default 2).")
+    var aiRetrySeconds: Double = 2
+
+    @Option(name: .customLong("ai-timeout-seconds"), help: "Time limit of one analysis attempt in seconds (default 300).")
+    var aiTimeoutSeconds: Double = 300
+
+    func enrichmentSettings() throws -> EnrichmentSettings {
+        var builtIns: [EnrichmentSettings.BuiltIn] = []
+        for name in aiBuiltins.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where name != "none" && !name.isEmpty {
+            guard let builtIn = EnrichmentSettings.BuiltIn(rawValue: name) else {
+                throw ValidationError("--ai-builtins: unknown analyzer \(name) (image-quality, ct-dose, data-quality, none)")
+            }
+            builtIns.append(builtIn)
+        }
+        guard (1...64).contains(aiConcurrency) else { throw ValidationError("--ai-concurrency must be from 1 to 64") }
+        guard (1...100).contains(aiAttempts) else { throw ValidationError("--ai-attempts must be from 1 to 100") }
+        guard aiRetrySeconds >= 0, aiRetrySeconds <= 3_600 else { throw ValidationError("--ai-retry-seconds must be from 0 to 3600") }
+        guard aiTimeoutSeconds > 0, aiTimeoutSeconds <= 86_400 else { throw ValidationError("--ai-timeout-seconds must be from 0 to 86400") }
+        var services: [EnrichmentSettings.ExternalService] = []
+        for text in aiServices {
+            do {
+                services.append(try EnrichmentSettings.ExternalService.parse(text))
+            } catch {
+                throw ValidationError(error.description)
+            }
+        }
+        return EnrichmentSettings(enabled: !noAI, builtIns: builtIns, services: services, concurrency: aiConcurrency,
+                                  maximumAttempts: aiAttempts, retryBaseSeconds: aiRetrySeconds,
+                                  attemptTimeout: .milliseconds(Int(aiTimeoutSeconds * 1000)))
+    }
+
     func run() async throws {
         guard let policy = DuplicatePolicy(rawValue: duplicates) else {
             throw ValidationError("--duplicates must be reject or replace")
@@ -63,7 +109,7 @@ struct ServeCommand: AsyncParsableCommand {
             studyQuietPeriod: .milliseconds(Int(studyQuietSeconds * 1000)), corsAllowedOrigins: corsOrigin,
             maximumRequestSize: maxRequestBytes, publicBaseURL: publicURL, compressOnIngest: compressOnIngest,
             renderedImageCacheBytes: renderCacheMb << 20,
-            shutdownGracePeriod: .milliseconds(Int(shutdownGraceSeconds * 1000)))
+            shutdownGracePeriod: .milliseconds(Int(shutdownGraceSeconds * 1000)), enrichment: try enrichmentSettings())
         // One archive for the process, shared by every front end the services run.
         let archive = try Archive(configuration: configuration.archiveConfiguration)
         let services = buildServiceGroup(configuration, archive: archive, logger: logger) { url in
