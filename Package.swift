@@ -80,7 +80,8 @@ let package = Package(
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "DICOM"]),
         .testTarget(name: "ArchiveTests", dependencies: ["Archive", "DICOM", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "FHIRTests", dependencies: ["FHIR", "Archive", "DICOM", "TestSupport"]),
-        .testTarget(name: "EnrichmentTests", dependencies: ["Enrichment", "Archive", "DICOM", "FHIR", "TestSupport"]),
+        .testTarget(name: "EnrichmentTests", dependencies: ["Enrichment", "Archive", "DICOM", "FHIR", "TestSupport",
+                                                          .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "MiniVNAServerTests", dependencies: [
             "MiniVNAServer", "Archive", "DICOM", "Imaging", "Enrichment", "TestSupport",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
