@@ -114,6 +114,9 @@ struct FHIRRoutes: Sendable {
 
     static func requireObservation(_ type: String) throws {
         guard type == "Observation" else {
+            if type == "DiagnosticReport" || type == "Device" {
+                throw FHIRError(.badRequest, "not-supported", "\(type) is read-only here: the AI enrichment writes them with its results")
+            }
             throw FHIRError(type == "ImagingStudy" || type == "Patient" || type == "Endpoint" ? .badRequest : .notFound, "not-supported",
                             "\(type) is read-only here: ImagingStudy, Patient and Endpoint are derived from the DICOM archive")
         }

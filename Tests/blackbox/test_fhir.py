@@ -74,7 +74,9 @@ def test_capability_statement_lists_what_is_implemented(server):
     cs = CapabilityStatement.model_validate(r.json())
     assert cs.fhirVersion == "4.0.1"
     types = {res.type: res for res in cs.rest[0].resource}
-    assert set(types) == {"ImagingStudy", "Patient", "Endpoint", "Observation"}
+    assert set(types) == {"ImagingStudy", "Patient", "Endpoint", "Observation", "DiagnosticReport", "Device"}
+    assert {i.code for i in types["DiagnosticReport"].interaction} == {"read", "search-type"}
+    assert {p.name for p in types["DiagnosticReport"].searchParam} >= {"subject", "study", "imaging-study", "code", "status", "device"}
     assert {i.code for i in types["Observation"].interaction} == {"create", "read", "update", "delete", "search-type"}
     assert {p.name for p in types["ImagingStudy"].searchParam} >= {"identifier", "patient", "started", "modality", "_lastUpdated"}
 
@@ -250,7 +252,10 @@ def test_other_write_errors(server):
     outcome(requests.post(fhir(server) + "/ImagingStudy", data="{}", headers={"Content-Type": FHIR_JSON}, timeout=30), 400,
             "read-only")
     outcome(get(server, "/Observation/doesnotexist"), 404)
-    outcome(get(server, "/Device?x=1"), 404)
+    outcome(get(server, "/Medication?x=1"), 404)
+    outcome(requests.post(fhir(server) + "/DiagnosticReport", data="{}", headers={"Content-Type": FHIR_JSON}, timeout=30), 400,
+            "read-only")
+    outcome(get(server, "/DiagnosticReport/doesnotexist"), 404)
 
 
 def test_fhirclient_reads_imaging_study_and_searches_observations(server):

@@ -32,7 +32,7 @@ extension SQLitePrimaryStore {
     func enqueueAnalyses(_ requests: [AnalysisJobRequest], batch: (id: String, description: String)?, now: Double) async throws -> Int {
         try await pool.write { db in
             if let batch {
-                try db.execute(sql: "INSERT INTO aiBatch (id, createdAt, description) VALUES (?, ?, ?)",
+                try db.execute(sql: "INSERT OR IGNORE INTO aiBatch (id, createdAt, description) VALUES (?, ?, ?)",
                                arguments: [batch.id, now, batch.description])
             }
             var added = 0
@@ -48,7 +48,7 @@ extension SQLitePrimaryStore {
                     added += 1
                 } else if request.reopenFinished {
                     try db.execute(sql: """
-                        UPDATE aiJob SET status = 'queued', notBefore = ?, updatedAt = ?, trigger = ?, batchID = coalesce(?, batchID)
+                        UPDATE aiJob SET status = 'queued', attempts = 0, notBefore = ?, updatedAt = ?, trigger = ?, batchID = coalesce(?, batchID)
                         WHERE idempotencyKey = ? AND status IN ('failed', 'skipped', 'cancelled')
                         """, arguments: [now, now, request.trigger.rawValue, request.batchID, request.idempotencyKey])
                     added += db.changesCount

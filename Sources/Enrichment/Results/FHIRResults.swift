@@ -70,7 +70,9 @@ public struct FHIRResults: Sendable {
             members["identifier"] = .array(identifiers)
             members["valueCodeableConcept"] = Self.concept(group.finding)
             if let site = group.findingSite { members["bodySite"] = Self.concept(site) }
-            members["hasMember"] = .array(memberIDs.map { .object(["reference": .string("Observation/\($0)")]) })
+            if !memberIDs.isEmpty {   // FHIR arrays are never empty
+                members["hasMember"] = .array(memberIDs.map { .object(["reference": .string("Observation/\($0)")]) })
+            }
             if let confidence = group.confidence {
                 members["component"] = .array([.object([
                     "code": Self.concept(Self.confidenceConcept),
@@ -152,6 +154,9 @@ public struct FHIRResults: Sendable {
     }
 
     private func writeObservation(id: String, members: [String: JSONValue], code: CodedConcept, context: Context) async throws {
+        var identified = members
+        identified["id"] = .string(id)
+        let members = identified
         let values = try Self.searchValues(members)
         let outcome = try await archive.writeObservation(ObservationWrite(
             id: id, values: values, creating: true, expectedVersion: nil, now: Date().timeIntervalSince1970) { version, updated in
