@@ -226,10 +226,12 @@ public struct MeasurementReportBuilder: Sendable {
 
     /// CID 100 (Quantitative Diagnostic Imaging Procedures): the procedure of the study's modality.
     static func procedureCode(_ modalities: [String]) -> CodedConcept {
-        if modalities.contains("CT") { return .sct("77477000", "CT") }
-        if modalities.contains("MR") { return .sct("113091000", "MRI") }
-        if modalities.contains("PT") { return .sct("82918005", "PET") }
-        return .sct("363679005", "Imaging")
+        if modalities.contains("CT") { return CodedConcept(scheme: "LN", code: "25045-6", meaning: "CT unspecified body region") }
+        if modalities.contains("MR") { return CodedConcept(scheme: "LN", code: "25056-3", meaning: "MRI unspecified body region") }
+        if !Set(modalities).isDisjoint(with: ["CR", "DX", "RG"]) {
+            return CodedConcept(scheme: "LN", code: "43468-8", meaning: "XR unspecified body region")
+        }
+        return .sct("363679005", "Imaging procedure")
     }
 
     /// A series number for the analyzer's series, stable for a name and version.
