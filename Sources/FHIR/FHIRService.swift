@@ -196,11 +196,7 @@ public struct FHIRService: Sendable {
                     throw FHIRError(.badRequest, "not-supported", "identifier mixing Study Instance UIDs and accession numbers in one OR list is not supported")
                 }
             case "patient", "subject":
-                let keys = items.compactMap { referenceID($0, type: "Patient") }
-                guard keys.count == items.count else {
-                    throw FHIRError(.badRequest, "invalid", "\(name) must reference Patient (Patient/id or id), not \"\(value)\"")
-                }
-                filter.patientKeys = intersect(filter.patientKeys, keys)
+                filter.patientKeys = intersect(filter.patientKeys, try referenceIDs(value, type: "Patient", parameter: name))
             case "accession":
                 filter.accessionNumbers = intersect(filter.accessionNumbers, items.map { TokenSearch($0).code ?? "" })
             case "modality":
@@ -252,6 +248,17 @@ public struct FHIRService: Sendable {
         return Calendar(identifier: .gregorian).date(from: components)?.timeIntervalSince1970 ?? 0
     }
 
+    /// The ids of a reference parameter's comma-separated values (`Type/id` or `id`); 400 when
+    /// one names another type or the list is empty.
+    func referenceIDs(_ value: String, type: String, parameter: String) throws -> [String] {
+        let items = value.split(separator: ",").map(String.init)
+        let ids = items.compactMap { referenceID($0, type: type) }
+        guard ids.count == items.count, !ids.isEmpty else {
+            throw FHIRError(.badRequest, "invalid", "\(parameter) must reference \(type) (\(type)/id or id), not \"\(value)\"")
+        }
+        return ids
+    }
+
     func observationFilter(_ query: SearchQuery) throws -> ObservationFilter {
         var filter = ObservationFilter()
         for (name, value) in query.parameters {
@@ -260,17 +267,9 @@ public struct FHIRService: Sendable {
             case "_id": filter.conditions.append(.ids(items))
             case "status": filter.conditions.append(.statuses(items))
             case "subject", "patient":
-                let keys = items.compactMap { referenceID($0, type: "Patient") }
-                guard keys.count == items.count else {
-                    throw FHIRError(.badRequest, "invalid", "\(name) must reference Patient (Patient/id or id), not \"\(value)\"")
-                }
-                filter.conditions.append(.subjects(keys.map { "Patient/\($0)" }))
+                filter.conditions.append(.subjects(try referenceIDs(value, type: "Patient", parameter: name).map { "Patient/\($0)" }))
             case "derived-from":
-                let studies = items.compactMap { referenceID($0, type: "ImagingStudy") }
-                guard studies.count == items.count, !studies.isEmpty else {
-                    throw FHIRError(.badRequest, "invalid", "derived-from must reference ImagingStudy, not \"\(value)\"")
-                }
-                filter.conditions.append(.derivedFromStudies(studies))
+                filter.conditions.append(.derivedFromStudies(try referenceIDs(value, type: "ImagingStudy", parameter: name)))
             case "code", "category":
                 filter.conditions.append(.tokens(parameter: name, anyOf: items.map { item in
                     let token = TokenSearch(item)
@@ -298,23 +297,11 @@ public struct FHIRService: Sendable {
             case "_id": filter.conditions.append(.ids(items))
             case "status": filter.conditions.append(.statuses(items))
             case "subject", "patient":
-                let keys = items.compactMap { referenceID($0, type: "Patient") }
-                guard keys.count == items.count else {
-                    throw FHIRError(.badRequest, "invalid", "\(name) must reference Patient (Patient/id or id), not \"\(value)\"")
-                }
-                filter.conditions.append(.subjects(keys.map { "Patient/\($0)" }))
+                filter.conditions.append(.subjects(try referenceIDs(value, type: "Patient", parameter: name).map { "Patient/\($0)" }))
             case "study", "imaging-study":
-                let studies = items.compactMap { referenceID($0, type: "ImagingStudy") }
-                guard studies.count == items.count else {
-                    throw FHIRError(.badRequest, "invalid", "\(name) must reference ImagingStudy (ImagingStudy/uid or uid), not \"\(value)\"")
-                }
-                filter.conditions.append(.studies(studies))
+                filter.conditions.append(.studies(try referenceIDs(value, type: "ImagingStudy", parameter: name)))
             case "device":
-                let devices = items.compactMap { referenceID($0, type: "Device") }
-                guard devices.count == items.count else {
-                    throw FHIRError(.badRequest, "invalid", "device must reference Device (Device/id or id), not \"\(value)\"")
-                }
-                filter.conditions.append(.devices(devices.map { "Device/\($0)" }))
+                filter.conditions.append(.devices(try referenceIDs(value, type: "Device", parameter: name).map { "Device/\($0)" }))
             case "code":
                 filter.conditions.append(.codes(items.compactMap { item in
                     let token = TokenSearch(item)
