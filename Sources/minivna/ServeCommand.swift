@@ -1,5 +1,6 @@
 import Archive
 import ArgumentParser
+import Enrichment
 import Foundation
 import Logging
 import MiniVNAServer
@@ -65,7 +66,24 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("ai-timeout-seconds"), help: "Time limit of one analysis attempt in seconds (default 300).")
     var aiTimeoutSeconds: Double = 300
 
+    @Option(name: .customLong("ai-drl"), help: "A CT diagnostic reference level BODYPART=CTDIVOL:DLP in mGy and mGy.cm (repeatable; replaces the default for that body part), e.g. CHEST=12:400.")
+    var aiReferenceLevels: [String] = []
+
+    @Option(name: .customLong("ai-quality-limits"), help: "Image quality limits: saturated=PERCENT,blank=FRAMES,noise=UNITS (default saturated=1,blank=0, no noise limit).")
+    var aiQualityLimits: String?
+
     func enrichmentSettings() throws -> EnrichmentSettings {
+        var levels = DoseAnalyzer.defaultReferenceLevels
+        var limits = ImageQualityAnalyzer.Limits()
+        do {
+            for text in aiReferenceLevels {
+                let (bodyPart, level) = try EnrichmentSettings.parseReferenceLevel(text)
+                levels[bodyPart] = level
+            }
+            if let aiQualityLimits { limits = try EnrichmentSettings.parseQualityLimits(aiQualityLimits) }
+        } catch {
+            throw ValidationError(error.description)
+        }
         var builtIns: [EnrichmentSettings.BuiltIn] = []
         for name in aiBuiltins.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where name != "none" && !name.isEmpty {
             guard let builtIn = EnrichmentSettings.BuiltIn(rawValue: name) else {
@@ -87,7 +105,8 @@ struct ServeCommand: AsyncParsableCommand {
         }
         return EnrichmentSettings(enabled: !noAI, builtIns: builtIns, services: services, concurrency: aiConcurrency,
                                   maximumAttempts: aiAttempts, retryBaseSeconds: aiRetrySeconds,
-                                  attemptTimeout: .milliseconds(Int(aiTimeoutSeconds * 1000)))
+                                  attemptTimeout: .milliseconds(Int(aiTimeoutSeconds * 1000)), imageQualityLimits: limits,
+                                  referenceLevels: levels)
     }
 
     func run() async throws {

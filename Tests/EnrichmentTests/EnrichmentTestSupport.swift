@@ -70,3 +70,29 @@ actor Counter {
     }
     var count: Int { value }
 }
+
+/// What an analyzer sees of a stored study, for a job claimed from the queue.
+func studyInput(_ archive: Archive, study: String, dicomWebBaseURL: String? = nil, callbackURL: String? = nil) async throws -> StudyInput {
+    let pipeline = makePipeline(archive, [])
+    var filter = StudyFilter()
+    filter.studyInstanceUIDs = [study]
+    guard let summary = try await archive.studySummaries(filter, limit: 1, offset: 0).studies.first else {
+        throw AnalysisFailure.notApplicable("no study \(study)")
+    }
+    let series = try await pipeline.analysableSeries(study: study)
+    try await archive.enqueueAnalyses([AnalysisJobRequest(studyInstanceUID: study, generation: 1, analyzer: "test", analyzerVersion: "1",
+                                                          trigger: .request)])
+    guard let job = try await archive.claimAnalysisJobs(limit: 1).first else { throw AnalysisFailure.notApplicable("no job") }
+    return StudyInput(study: summary, series: series, allSeries: series, job: job, archive: archive,
+                      dicomWebBaseURL: dicomWebBaseURL, callbackURL: callbackURL ?? "http://127.0.0.1:1/ai/callbacks/\(job.id)")
+}
+
+/// Elements to add to `Fixture.instance`: text values by tag and VR, and FD numbers.
+func elements(_ texts: [(Tag, VR, String)], doubles: [(Tag, Double)] = []) -> [DataElement] {
+    var dataSet = DataSet()
+    for (tag, vr, text) in texts { dataSet.setString(tag, vr: vr, text) }
+    for (tag, value) in doubles {
+        dataSet.set(DataElement(tag: tag, vr: .FD, bytes: withUnsafeBytes(of: value.bitPattern.littleEndian) { Array($0) }))
+    }
+    return Array(dataSet)
+}

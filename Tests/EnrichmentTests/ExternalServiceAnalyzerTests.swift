@@ -19,17 +19,7 @@ import TestSupport
 
     /// A stored CT and an input for a job over it.
     func input(_ t: TemporaryArchive) async throws -> StudyInput {
-        let study = try await storeFixtureCT(t.archive)
-        let pipeline = makePipeline(t.archive, [])
-        var filter = StudyFilter()
-        filter.studyInstanceUIDs = [study]
-        let summary = try #require(try await t.archive.studySummaries(filter, limit: 1, offset: 0).studies.first)
-        let series = try await pipeline.analysableSeries(study: study)
-        try await t.archive.enqueueAnalyses([AnalysisJobRequest(studyInstanceUID: study, generation: 1, analyzer: "svc", analyzerVersion: "1",
-                                                                trigger: .request)])
-        let job = try #require(try await t.archive.claimAnalysisJobs(limit: 1).first)
-        return StudyInput(study: summary, series: series, allSeries: series, job: job, archive: t.archive,
-                          dicomWebBaseURL: "http://127.0.0.1:1/dicom-web", callbackURL: "http://127.0.0.1:1/ai/callbacks/\(job.id)")
+        try await studyInput(t.archive, study: try await storeFixtureCT(t.archive), dicomWebBaseURL: "http://127.0.0.1:1/dicom-web")
     }
 
     func analyzer(_ transport: ScriptedTransport, callbacks: PendingCallbacks = PendingCallbacks(),

@@ -66,6 +66,34 @@ public struct EnrichmentSettings: Sendable {
         }
     }
 
+    /// `BODYPART=CTDIVOL:DLP` (mGy, mGy·cm), e.g. `CHEST=12:400`.
+    public static func parseReferenceLevel(_ text: String) throws(SettingsError) -> (String, DoseAnalyzer.ReferenceLevel) {
+        let parts = text.split(separator: "=", maxSplits: 1).map(String.init)
+        let values = parts.count == 2 ? parts[1].split(separator: ":").compactMap { Double($0) } : []
+        guard parts.count == 2, !parts[0].isEmpty, values.count == 2, values.allSatisfy({ $0 > 0 }) else {
+            throw SettingsError("--ai-drl \"\(text)\": expected BODYPART=CTDIVOL:DLP with positive numbers in mGy and mGy.cm, e.g. CHEST=12:400")
+        }
+        return (parts[0].uppercased(), DoseAnalyzer.ReferenceLevel(ctdiVol: values[0], dlp: values[1]))
+    }
+
+    /// `saturated=PERCENT,blank=FRAMES,noise=UNITS` (any of them).
+    public static func parseQualityLimits(_ text: String) throws(SettingsError) -> ImageQualityAnalyzer.Limits {
+        var limits = ImageQualityAnalyzer.Limits()
+        for item in text.split(separator: ",") {
+            let pair = item.split(separator: "=", maxSplits: 1).map(String.init)
+            guard pair.count == 2, let number = Double(pair[1]), number >= 0 else {
+                throw SettingsError("--ai-quality-limits \"\(text)\": \"\(item)\" is not NAME=NUMBER (saturated, blank, noise)")
+            }
+            switch pair[0] {
+            case "saturated": limits.maximumSaturatedPercent = number
+            case "blank": limits.maximumBlankFrames = Int(number)
+            case "noise": limits.maximumNoise = number
+            default: throw SettingsError("--ai-quality-limits: unknown limit \"\(pair[0])\" (saturated, blank, noise)")
+            }
+        }
+        return limits
+    }
+
     public struct SettingsError: Error, CustomStringConvertible {
         public let description: String
         init(_ description: String) { self.description = description }
