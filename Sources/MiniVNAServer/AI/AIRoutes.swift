@@ -111,12 +111,12 @@ struct AIRoutes {
             if page.count < 1_000 { break }
             offset += page.count
         }
-        var jobCount = 0
         try await pipeline.archive.enqueueAnalyses([], batch: (batchID, description))
         for study in studies {
-            jobCount += try await pipeline.enqueue(study: study, trigger: .batch, analyzerNames: analyzerNames,
-                                                   batch: (batchID, description)).count
+            try await pipeline.enqueue(study: study, trigger: .batch, analyzerNames: analyzerNames, batch: (batchID, description))
         }
+        // The batch's jobs: new ones and re-opened ones (a study whose result is current adds none).
+        let jobCount = try await pipeline.archive.analysisBatch(id: batchID)?.total ?? 0
         var response = Self.respond(.accepted, .object([
             "batchId": .string(batchID), "description": .string(description), "studies": .integer(studies.count),
             "jobs": .integer(jobCount), "status": .string("/ai/batches/\(batchID)"),
