@@ -111,9 +111,13 @@ public struct AnalysisAttemptOutcome: Sendable {
     public var outputs: AnalysisOutputs?
     public var startedAt: Double
     public var runtime: Double
+    /// False for an attempt that was never made (a service's circuit was open): no run is
+    /// recorded and the job gets its attempt back.
+    public var recordsRun: Bool
 
     public init(runStatus: AnalysisRunStatus, jobStatus: AnalysisJobStatus, retryAt: Double? = nil, reason: String? = nil,
-                outputs: AnalysisOutputs? = nil, startedAt: Double, runtime: Double) {
+                outputs: AnalysisOutputs? = nil, startedAt: Double, runtime: Double, recordsRun: Bool = true) {
+        self.recordsRun = recordsRun
         self.runStatus = runStatus
         self.jobStatus = jobStatus
         self.retryAt = retryAt
@@ -191,9 +195,17 @@ extension Archive {
     }
 
     /// After a restart: jobs left `running` by the process that stopped go back to the queue
-    /// (their result UIDs are fixed by the key, so the replay rewrites the same objects).
-    public func requeueInterruptedAnalyses() async throws -> Int {
-        try await primary.requeueInterruptedAnalyses(now: Date().timeIntervalSince1970)
+    /// (their result UIDs are fixed by the key, so the replay rewrites the same objects), unless
+    /// they have had `maximumAttempts` already (each ended with the process): those fail, with a run.
+    @discardableResult
+    public func requeueInterruptedAnalyses(maximumAttempts: Int = .max) async throws -> (requeued: Int, failed: Int) {
+        try await primary.requeueInterruptedAnalyses(maximumAttempts: maximumAttempts, now: Date().timeIntervalSince1970)
+    }
+
+    /// The earlier generation's succeeded job this job supersedes, chosen once, at the job's
+    /// first attempt, and kept: a replay names the same predecessor (so it writes the same SR).
+    public func predecessorAnalysis(of job: AnalysisJob) async throws -> AnalysisJob? {
+        try await primary.choosePredecessor(job: job.id)
     }
 
     /// Records an attempt's run and the job's new state in one transaction.
@@ -207,13 +219,6 @@ extension Archive {
 
     public func analysisJobs(studyInstanceUID: String) async throws -> [AnalysisJob] {
         try await primary.analysisJobs(studyInstanceUID: studyInstanceUID)
-    }
-
-    /// The latest succeeded job of this analyzer and version for the study from an earlier
-    /// generation: the result a new run supersedes.
-    public func supersededAnalysis(for job: AnalysisJob) async throws -> AnalysisJob? {
-        try await primary.latestSucceededAnalysis(study: job.studyInstanceUID, analyzer: job.analyzer,
-                                                  version: job.analyzerVersion, beforeGeneration: job.generation)
     }
 
     /// Seconds since 1970 when the next queued job becomes due (nil: none queued).

@@ -366,7 +366,8 @@ public final class Archive: Sendable {
                 do {
                     var outcome = IngestResult.Outcome.stored
                     try transaction.savepoint {
-                        let applied = try Self.apply(item, policy: policy, store: store, journal: journal, at: now, transaction)
+                        let applied = try Self.apply(item, policy: item.context.duplicatePolicy ?? policy, store: store, journal: journal,
+                                                     at: now, transaction)
                         outcome = applied.outcome
                         if let folder = applied.folder { movedInto.insert(folder) }
                         if let study = applied.replacedInStudy { replacedInStudies.insert(study) }

@@ -16,10 +16,15 @@ public struct IngestContext: Sendable, Hashable {
     public var origin: IngestOrigin
     /// The authenticated principal (a user, a service, an AE title), when known.
     public var principal: String?
+    /// What a different instance with a stored SOP Instance UID does, when not the archive's
+    /// configured policy: the enrichment pipeline replaces its own earlier version of a result
+    /// (its UIDs are fixed by the job, its content by the analysis).
+    public var duplicatePolicy: DuplicatePolicy?
 
-    public init(origin: IngestOrigin, principal: String? = nil) {
+    public init(origin: IngestOrigin, principal: String? = nil, duplicatePolicy: DuplicatePolicy? = nil) {
         self.origin = origin
         self.principal = principal
+        self.duplicatePolicy = duplicatePolicy
     }
 
     /// Instances stored through STOW-RS by an unauthenticated client.

@@ -42,11 +42,11 @@ protocol PrimaryStore: Sendable {
     // MARK: Enrichment queue (see AnalysisQueue.swift)
     func enqueueAnalyses(_ requests: [AnalysisJobRequest], batch: (id: String, description: String)?, now: Double) async throws -> Int
     func claimAnalysisJobs(limit: Int, now: Double) async throws -> [AnalysisJob]
-    func requeueInterruptedAnalyses(now: Double) async throws -> Int
+    func requeueInterruptedAnalyses(maximumAttempts: Int, now: Double) async throws -> (requeued: Int, failed: Int)
+    func choosePredecessor(job: Int64) async throws -> AnalysisJob?
     func finishAnalysisAttempt(job: AnalysisJob, _ outcome: AnalysisAttemptOutcome, now: Double) async throws
     func analysisJob(id: Int64) async throws -> AnalysisJob?
     func analysisJobs(studyInstanceUID: String) async throws -> [AnalysisJob]
-    func latestSucceededAnalysis(study: String, analyzer: String, version: String, beforeGeneration: Int) async throws -> AnalysisJob?
     func nextAnalysisDue() async throws -> Double?
     func analysisRuns(_ filter: AnalysisRunFilter, limit: Int, offset: Int) async throws -> (total: Int, runs: [AnalysisRun])
     func analyzerStatistics() async throws -> [AnalyzerRunStatistics]

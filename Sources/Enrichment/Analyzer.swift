@@ -24,10 +24,13 @@ public enum AnalysisFailure: Error, Sendable, Equatable, CustomStringConvertible
     case transient(String)
     /// No answer within the time allowed: retried, then recorded as `timed-out`.
     case timedOut(String)
+    /// Not attempted now (a service's circuit is open): queued again for `until` (seconds since
+    /// 1970) without using an attempt or recording a run.
+    case deferred(until: Double, String)
 
     public var description: String {
         switch self {
-        case .notApplicable(let reason), .permanent(let reason), .transient(let reason), .timedOut(let reason): reason
+        case .notApplicable(let reason), .permanent(let reason), .transient(let reason), .timedOut(let reason), .deferred(_, let reason): reason
         }
     }
 }

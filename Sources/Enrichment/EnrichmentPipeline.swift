@@ -62,8 +62,9 @@ public final class EnrichmentPipeline: Sendable {
     /// Consumes events and runs the workers until cancelled. Jobs a killed process left
     /// running go back to the queue first.
     public func run() async throws {
-        let requeued = try await archive.requeueInterruptedAnalyses()
-        if requeued > 0 { logger.info("AI: \(requeued) interrupted job(s) queued again") }
+        let interrupted = try await archive.requeueInterruptedAnalyses(maximumAttempts: configuration.maximumAttempts)
+        if interrupted.requeued > 0 { logger.info("AI: \(interrupted.requeued) interrupted job(s) queued again") }
+        if interrupted.failed > 0 { logger.warning("AI: \(interrupted.failed) job(s) failed: the process stopped during each attempt") }
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await self.consumeEvents() }
             for _ in 0..<configuration.concurrency {
@@ -142,13 +143,15 @@ public final class EnrichmentPipeline: Sendable {
             let outputs = try await attempt(job)
             outcome = .init(runStatus: .succeeded, jobStatus: .succeeded, outputs: outputs, startedAt: started,
                             runtime: Date().timeIntervalSince1970 - started)
-        } catch is CancellationError {
-            return
         } catch {
+            // Shutdown: the job stays running and is queued again at the next start.
             if Task.isCancelled { return }
             let failure = error as? AnalysisFailure ?? .transient("\(error)")
             let runtime = Date().timeIntervalSince1970 - started
             switch failure {
+            case .deferred(let until, let reason):
+                outcome = .init(runStatus: .skipped, jobStatus: .queued, retryAt: until + Double.random(in: 0...1), reason: reason,
+                                startedAt: started, runtime: runtime, recordsRun: false)
             case .notApplicable(let reason):
                 outcome = .init(runStatus: .skipped, jobStatus: .skipped, reason: reason, startedAt: started, runtime: runtime)
             case .permanent(let reason):
@@ -199,9 +202,16 @@ public final class EnrichmentPipeline: Sendable {
         let origin = configuration.publicOrigin()
         let input = StudyInput(study: study, series: selected, allSeries: allSeries, job: job, archive: archive,
                                dicomWebBaseURL: origin.map { $0 + "/dicom-web" },
-                               callbackURL: origin.map { $0 + "/ai/callbacks/\(job.id)" })
-        let result = try await withTimeout(configuration.attemptTimeout, job: job) { try await analyzer.analyze(input) }
+                               callbackURL: origin.map { $0 + "/ai/callbacks/\(job.id)?token=\(callbacks.token(for: job.id))" })
+        var result = try await withTimeout(configuration.attemptTimeout, job: job) { try await analyzer.analyze(input) }
         guard !result.groups.isEmpty else { throw AnalysisFailure.notApplicable("the analysis found nothing to report") }
+        // The study may have changed while the analysis ran (whatever asked for it): the later
+        // generation's result is the current one.
+        let current = try await archive.stableGeneration(studyInstanceUID: job.studyInstanceUID)
+        if current > job.generation {
+            throw AnalysisFailure.notApplicable("the study changed during the analysis: generation \(current) replaces \(job.generation)")
+        }
+        try Self.check(&result)
         return try await store(result, of: job, analyzer: analyzer.identity, study: study, series: selected, input: input)
     }
 
@@ -213,7 +223,7 @@ public final class EnrichmentPipeline: Sendable {
             throw AnalysisFailure.notApplicable("the series has no instances left")
         }
         let header = try input.header(file)
-        let previous = try await archive.supersededAnalysis(for: job)?.outputs
+        let previous = try await archive.predecessorAnalysis(of: job)?.outputs
         var modalities: [String: String] = [:]
         for summary in allSeriesFor(result, input) { modalities[summary.seriesInstanceUID] = summary.modality }
         let report = try MeasurementReportBuilder().build(.init(
@@ -225,7 +235,9 @@ public final class EnrichmentPipeline: Sendable {
         guard problems.isEmpty else {
             throw AnalysisFailure.permanent("the SR failed validation: " + problems.prefix(5).map(\.description).joined(separator: "; "))
         }
-        let context = IngestContext(origin: .enrichment, principal: analyzer.reference)
+        // The job's own objects replace their earlier version (an external service may answer a
+        // retry differently): UIDs are the job's, so nothing else is ever replaced.
+        let context = IngestContext(origin: .enrichment, principal: analyzer.reference, duplicatePolicy: .replace)
         do {
             _ = try await archive.ingest(bytes: report.bytes, context: context, expectedStudyInstanceUID: job.studyInstanceUID)
         } catch let error as ArchiveError {
@@ -240,11 +252,42 @@ public final class EnrichmentPipeline: Sendable {
                 throw Self.failure(error, "the archive refused returned instance \(index + 1)")
             }
         }
-        let written = try await fhir.write(.init(analyzer: analyzer, job: job, study: study, report: report, result: result))
+        let written = try await fhir.write(.init(analyzer: analyzer, job: job, study: study, report: report, result: result,
+                                                 dicomWebBaseURL: input.dicomWebBaseURL))
         if let previous { try await fhir.markSuperseded(previous, by: written.diagnosticReportID) }
+        // A later generation that finished first keeps the current result: this one is marked.
+        if let later = try await archive.analysisJobs(studyInstanceUID: job.studyInstanceUID).first(where: {
+            $0.analyzer == job.analyzer && $0.analyzerVersion == job.analyzerVersion && $0.generation > job.generation
+                && $0.status == .succeeded
+        }), let laterReport = later.outputs?.diagnosticReportID {
+            try await fhir.markSuperseded(AnalysisOutputs(observationIDs: written.observationIDs, diagnosticReportID: written.diagnosticReportID,
+                                                          deviceID: written.deviceID), by: laterReport)
+        }
         return AnalysisOutputs(srSeriesInstanceUID: report.seriesInstanceUID, srSOPInstanceUID: report.sopInstanceUID,
                                observationIDs: written.observationIDs, diagnosticReportID: written.diagnosticReportID,
                                deviceID: written.deviceID, instanceUIDs: instanceUIDs)
+    }
+
+    /// Makes a result safe to encode: tracking identifiers unique within it (they name the
+    /// Observation UIDs and FHIR ids), every value finite.
+    static func check(_ result: inout AnalysisResult) throws {
+        var seen: [String: Int] = [:]
+        for index in result.groups.indices {
+            let identifier = result.groups[index].trackingIdentifier.trimmingCharacters(in: .whitespaces)
+            guard !identifier.isEmpty else { throw AnalysisFailure.permanent("group \(index + 1) has no tracking identifier") }
+            let count = seen[identifier, default: 0] + 1
+            seen[identifier] = count
+            if count > 1 {
+                let suffix = " #\(count)"
+                result.groups[index].trackingIdentifier = String(identifier.prefix(64 - suffix.count)) + suffix
+            }
+            for measurement in result.groups[index].measurements where !measurement.value.isFinite {
+                throw AnalysisFailure.permanent("\(identifier): \(measurement.concept.meaning) is not a finite number")
+            }
+            if let confidence = result.groups[index].confidence, !(0...1).contains(confidence) {
+                throw AnalysisFailure.permanent("\(identifier): confidence \(confidence) is not between 0 and 1")
+            }
+        }
     }
 
     /// A storage failure (a full disk) may pass; a refused instance will not.
@@ -278,9 +321,23 @@ public final class EnrichmentPipeline: Sendable {
 enum Offload {
     private static let queue = DispatchQueue(label: "minivna.enrichment.compute", qos: .utility, attributes: .concurrent)
 
-    static func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            queue.async { continuation.resume(with: Result { try body() }) }
+    /// Set when the task that waits is cancelled (a timeout, shutdown): `body` checks it
+    /// between pieces of work and stops early.
+    final class Cancellation: @unchecked Sendable {
+        private let lock = NSLock()
+        private var cancelled = false
+        func cancel() { lock.withLock { cancelled = true } }
+        func check() throws { if lock.withLock({ cancelled }) { throw CancellationError() } }
+    }
+
+    static func run<T: Sendable>(_ body: @escaping @Sendable (Cancellation) throws -> T) async throws -> T {
+        let cancellation = Cancellation()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                queue.async { continuation.resume(with: Result { try body(cancellation) }) }
+            }
+        } onCancel: {
+            cancellation.cancel()
         }
     }
 }

@@ -9,7 +9,7 @@ import Imaging
 /// (ArchiveError, DICOMParseError) become HTTP statuses.
 struct DICOMwebError: HTTPResponseError, CustomStringConvertible {
     enum Kind: Sendable {
-        case badRequest, notFound, notAcceptable, conflict, payloadTooLarge, unsupportedMediaType, rangeNotSatisfiable, serverError
+        case badRequest, forbidden, notFound, notAcceptable, conflict, payloadTooLarge, unsupportedMediaType, rangeNotSatisfiable, serverError
     }
 
     let kind: Kind
@@ -27,6 +27,7 @@ struct DICOMwebError: HTTPResponseError, CustomStringConvertible {
     var status: HTTPResponse.Status {
         switch kind {
         case .badRequest: return .badRequest
+        case .forbidden: return .forbidden
         case .notFound: return .notFound
         case .notAcceptable: return .notAcceptable
         case .conflict: return .conflict

@@ -88,6 +88,7 @@ struct FHIRRoutes: Sendable {
             case .unsupportedMediaType: .unsupportedMediaType
             case .payloadTooLarge, .badRequest, .rangeNotSatisfiable: .badRequest
             case .conflict: .conflict
+            case .forbidden: .forbidden
             case .serverError: .serverError
             }
             return FHIRError(status, status == .serverError ? "exception" : "invalid", error.reason)

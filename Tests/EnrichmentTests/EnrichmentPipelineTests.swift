@@ -202,9 +202,102 @@ import TestSupport
         let claimed = try await t.archive.claimAnalysisJobs(limit: 5)
         #expect(claimed.count == 1 && claimed[0].status == .running)
         #expect(try await t.archive.claimAnalysisJobs(limit: 5).isEmpty)   // claimed once
-        #expect(try await t.archive.requeueInterruptedAnalyses() == 1)
+        #expect(try await t.archive.requeueInterruptedAnalyses().requeued == 1)
         let jobs = try await runUntilFinished(pipeline, study: study)
         #expect(jobs.map(\.status) == [.succeeded])
+    }
+
+    @Test func aJobThatEndsTheProcessEveryTimeStopsAfterItsAttempts() async throws {
+        let t = try TemporaryArchive()
+        let study = try await storeFixtureCT(t.archive)
+        let pipeline = makePipeline(t.archive, [ScriptedAnalyzer { _, input in try await ScriptedAnalyzer.oneFinding(input) }], attempts: 2)
+        try await pipeline.enqueue(study: study, trigger: .request)
+        for _ in 0..<2 {   // two starts, each killed during the attempt
+            #expect(try await t.archive.claimAnalysisJobs(limit: 1).count == 1)
+            _ = try await t.archive.requeueInterruptedAnalyses(maximumAttempts: 2)
+        }
+        let job = try #require(try await t.archive.analysisJobs(studyInstanceUID: study).first)
+        #expect(job.status == .failed && job.lastError?.contains("process stopped") == true)
+        #expect(try await t.archive.analysisRuns(AnalysisRunFilter(), limit: 5, offset: 0).runs.map(\.status) == [.failed])
+    }
+
+    @Test func aDeferredAttemptUsesNoAttemptAndRecordsNoRun() async throws {
+        let t = try TemporaryArchive()
+        let study = try await storeFixtureCT(t.archive)
+        let pipeline = makePipeline(t.archive, [ScriptedAnalyzer { _, _ in
+            throw AnalysisFailure.deferred(until: Date().timeIntervalSince1970 + 3_600, "circuit open")
+        }])
+        try await pipeline.enqueue(study: study, trigger: .request)
+        let claimed = try #require(try await t.archive.claimAnalysisJobs(limit: 1).first)
+        await pipeline.process(claimed)
+        let job = try #require(try await t.archive.analysisJob(id: claimed.id))
+        #expect(job.status == .queued && job.attempts == 0 && job.notBefore > Date().timeIntervalSince1970 + 3_000)
+        #expect(try await t.archive.analysisRuns(AnalysisRunFilter(), limit: 5, offset: 0).total == 0)
+    }
+
+    @Test func aRetryInACancelledBatchIsCancelledAndItsJobsAreNotClaimed() async throws {
+        let t = try TemporaryArchive()
+        let study = try await storeFixtureCT(t.archive)
+        let pipeline = makePipeline(t.archive, [ScriptedAnalyzer { _, _ in throw AnalysisFailure.transient("down") }])
+        try await pipeline.enqueue(study: study, trigger: .batch, batch: ("b1", "test"))
+        let claimed = try #require(try await t.archive.claimAnalysisJobs(limit: 1).first)
+        #expect(try await t.archive.cancelAnalysisBatch(id: "b1"))
+        await pipeline.process(claimed)   // fails transiently: would be queued again
+        #expect(try await t.archive.analysisJob(id: claimed.id)?.status == .cancelled)
+        try await pipeline.enqueue(study: study, trigger: .request)   // re-opened, but under the cancelled batch
+        #expect(try await t.archive.claimAnalysisJobs(limit: 1).isEmpty)
+    }
+
+    @Test func repeatedTrackingIdentifiersAreMadeUnique() async throws {
+        let t = try TemporaryArchive()
+        let study = try await storeFixtureCT(t.archive)
+        let twice = ScriptedAnalyzer { _, input in
+            var result = try await ScriptedAnalyzer.oneFinding(input)
+            result.groups.append(result.groups[0])
+            return result
+        }
+        let pipeline = makePipeline(t.archive, [twice])
+        try await pipeline.enqueue(study: study, trigger: .request)
+        let outputs = try #require(try await runUntilFinished(pipeline, study: study).first?.outputs)
+        #expect(Set(outputs.observationIDs).count == 6)
+    }
+
+    @Test func aResultFinishedAfterTheStudyChangedIsNotStored() async throws {
+        let t = try TemporaryArchive(quietPeriod: .milliseconds(1))
+        let study = try await storeFixtureCT(t.archive)
+        let archive = t.archive
+        // The study becomes stable again (generation 2) while the generation-1 analysis runs.
+        let racing = ScriptedAnalyzer { _, input in
+            try archive.events.relay()
+            _ = try archive.primary.markStable(quietBefore: Date().timeIntervalSince1970 + 1, now: Date().timeIntervalSince1970)
+            _ = try await archive.ingest(bytes: try Fixture.instance(study: input.study.studyInstanceUID, series: "2.25.88", sop: "2.25.89"))
+            try archive.events.relay()
+            _ = try archive.primary.markStable(quietBefore: Date().timeIntervalSince1970 + 1, now: Date().timeIntervalSince1970)
+            return try await ScriptedAnalyzer.oneFinding(input)
+        }
+        let pipeline = makePipeline(t.archive, [racing])
+        try await pipeline.enqueue(study: study, generation: 1, trigger: .request)
+        let job = try #require(try await runUntilFinished(pipeline, study: study).first)
+        #expect(job.status == .skipped && job.lastError?.contains("changed during the analysis") == true)
+        #expect(try await t.archive.searchObservations(ObservationFilter(), limit: 10, offset: 0).total == 0)
+    }
+
+    @Test func aDifferentAnswerOnReplayReplacesTheJobsOwnObjects() async throws {
+        let t = try TemporaryArchive()
+        let study = try await storeFixtureCT(t.archive)
+        let drifting = ScriptedAnalyzer { attempt, input in
+            var result = try await ScriptedAnalyzer.oneFinding(input)
+            result.groups[0].measurements[0].value = 10 + Double(attempt)
+            return result
+        }
+        let pipeline = makePipeline(t.archive, [drifting])
+        try await pipeline.enqueue(study: study, trigger: .request)
+        let job = try #require(try await runUntilFinished(pipeline, study: study).first)
+        let replayed = try await pipeline.attempt(job)
+        #expect(replayed.srSOPInstanceUID == job.outputs?.srSOPInstanceUID)
+        let measurement = try #require(replayed.observationIDs.dropFirst().first)
+        let record = try #require(try await t.archive.observation(id: measurement))
+        #expect(record.versionId == 2 && record.json.contains("\"value\":12"))
     }
 
     func summary(_ archive: Archive, _ study: String) async throws -> StudySummary {

@@ -125,8 +125,10 @@ import TestSupport
         #expect(await calls.count == 3)   // the last two were not sent
         do {
             _ = try await service.analyze(input)
+            Issue.record("the circuit did not open")
         } catch let failure as AnalysisFailure {
-            #expect(failure.description.contains("circuit open"))
+            guard case .deferred(let until, let reason) = failure else { Issue.record("not deferred: \(failure)"); return }
+            #expect(reason.contains("circuit open") && until > Date().timeIntervalSince1970 + 50)
         }
         breaker.recordSuccess()
         #expect(breaker.refusal() == nil)

@@ -269,7 +269,9 @@ enum Migrations {
                     createdAt REAL NOT NULL,
                     updatedAt REAL NOT NULL,
                     lastError TEXT,
-                    outputs TEXT
+                    outputs TEXT,
+                    predecessorChosen INTEGER NOT NULL DEFAULT 0,
+                    predecessorJobID INTEGER
                 );
                 CREATE INDEX aiJob_ready ON aiJob(status, notBefore);
                 CREATE INDEX aiJob_study ON aiJob(studyInstanceUID, analyzer, analyzerVersion);

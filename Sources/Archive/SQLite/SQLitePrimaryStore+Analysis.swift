@@ -60,8 +60,12 @@ extension SQLitePrimaryStore {
 
     func claimAnalysisJobs(limit: Int, now: Double) async throws -> [AnalysisJob] {
         try await pool.write { db in
+            // Retrospective batches after everything else, so a large one never holds back live
+            // studies; jobs of a cancelled batch are never claimed.
             let ids = try Int64.fetchAll(db, sql: """
-                SELECT id FROM aiJob WHERE status = 'queued' AND notBefore <= ? ORDER BY notBefore, id LIMIT ?
+                SELECT aiJob.id FROM aiJob LEFT JOIN aiBatch ON aiBatch.id = aiJob.batchID
+                WHERE aiJob.status = 'queued' AND aiJob.notBefore <= ? AND aiBatch.cancelledAt IS NULL
+                ORDER BY aiJob.trigger = 'batch', aiJob.notBefore, aiJob.id LIMIT ?
                 """, arguments: [now, limit])
             var jobs: [AnalysisJob] = []
             for id in ids {
@@ -76,29 +80,68 @@ extension SQLitePrimaryStore {
         }
     }
 
-    func requeueInterruptedAnalyses(now: Double) async throws -> Int {
+    func requeueInterruptedAnalyses(maximumAttempts: Int, now: Double) async throws -> (requeued: Int, failed: Int) {
         try await pool.write { db in
+            // A job whose every attempt ended with the process (a crash it causes) stops here.
+            let reason = "the process stopped during each of its \(maximumAttempts) attempts"
+            try db.execute(sql: """
+                INSERT INTO aiRun (jobID, studyInstanceUID, analyzer, analyzerVersion, trigger, attempt, startedAt, runtime, status, reason)
+                SELECT id, studyInstanceUID, analyzer, analyzerVersion, trigger, attempts, updatedAt, 0, 'failed', ?
+                FROM aiJob WHERE status = 'running' AND attempts >= ?
+                """, arguments: [reason, maximumAttempts])
+            try db.execute(sql: """
+                UPDATE aiJob SET status = 'failed', updatedAt = ?, lastError = ? WHERE status = 'running' AND attempts >= ?
+                """, arguments: [now, reason, maximumAttempts])
+            let failed = db.changesCount
             try db.execute(sql: "UPDATE aiJob SET status = 'queued', notBefore = ?, updatedAt = ? WHERE status = 'running'",
                            arguments: [now, now])
-            return db.changesCount
+            return (db.changesCount, failed)
+        }
+    }
+
+    func choosePredecessor(job: Int64) async throws -> AnalysisJob? {
+        try await pool.write { db in
+            guard let row = try Row.fetchOne(db, sql: """
+                SELECT studyInstanceUID, analyzer, analyzerVersion, generation, predecessorChosen, predecessorJobID FROM aiJob WHERE id = ?
+                """, arguments: [job]) else { return nil }
+            var predecessor: Int64? = row["predecessorJobID"]
+            if row["predecessorChosen"] as Int == 0 {
+                predecessor = try Int64.fetchOne(db, sql: """
+                    SELECT id FROM aiJob
+                    WHERE studyInstanceUID = ? AND analyzer = ? AND analyzerVersion = ? AND generation < ? AND status = 'succeeded'
+                    ORDER BY generation DESC LIMIT 1
+                    """, arguments: [row["studyInstanceUID"] as String, row["analyzer"] as String, row["analyzerVersion"] as String,
+                                     row["generation"] as Int])
+                try db.execute(sql: "UPDATE aiJob SET predecessorChosen = 1, predecessorJobID = ? WHERE id = ?",
+                               arguments: [predecessor, job])
+            }
+            guard let predecessor else { return nil }
+            return try Row.fetchOne(db, sql: "SELECT \(Self.jobColumns) FROM aiJob WHERE id = ?", arguments: [predecessor]).flatMap(Self.job)
         }
     }
 
     func finishAnalysisAttempt(job: AnalysisJob, _ outcome: AnalysisAttemptOutcome, now: Double) async throws {
         let outputs = Self.encodeOutputs(outcome.outputs)
         try await pool.write { db in
+            if outcome.recordsRun {
+                try db.execute(sql: """
+                    INSERT INTO aiRun (jobID, studyInstanceUID, analyzer, analyzerVersion, trigger, attempt, startedAt, runtime, status,
+                        reason, outputs)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [job.id, job.studyInstanceUID, job.analyzer, job.analyzerVersion, job.trigger.rawValue, job.attempts,
+                                     outcome.startedAt, outcome.runtime, outcome.runStatus.rawValue, outcome.reason, outputs])
+            }
+            // A retry of a job whose batch was cancelled meanwhile is cancelled instead; a deferred
+            // attempt (never sent) gives its attempt back.
             try db.execute(sql: """
-                INSERT INTO aiRun (jobID, studyInstanceUID, analyzer, analyzerVersion, trigger, attempt, startedAt, runtime, status,
-                    reason, outputs)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [job.id, job.studyInstanceUID, job.analyzer, job.analyzerVersion, job.trigger.rawValue, job.attempts,
-                                 outcome.startedAt, outcome.runtime, outcome.runStatus.rawValue, outcome.reason, outputs])
-            // A job cancelled while it ran keeps its cancellation unless it finished with a result.
-            try db.execute(sql: """
-                UPDATE aiJob SET status = CASE WHEN status = 'cancelled' AND ? != 'succeeded' THEN 'cancelled' ELSE ? END,
-                    notBefore = coalesce(?, notBefore), updatedAt = ?, lastError = ?, outputs = coalesce(?, outputs)
-                WHERE id = ?
-                """, arguments: [outcome.jobStatus.rawValue, outcome.jobStatus.rawValue, outcome.retryAt, now,
+                UPDATE aiJob SET
+                    status = CASE WHEN ? = 'queued' AND EXISTS (SELECT 1 FROM aiBatch WHERE aiBatch.id = aiJob.batchID
+                                                                AND aiBatch.cancelledAt IS NOT NULL)
+                             THEN 'cancelled' ELSE ? END,
+                    attempts = attempts - ?, notBefore = coalesce(?, notBefore), updatedAt = ?, lastError = ?,
+                    outputs = coalesce(?, outputs)
+                WHERE id = ? AND status = 'running'
+                """, arguments: [outcome.jobStatus.rawValue, outcome.jobStatus.rawValue, outcome.recordsRun ? 0 : 1, outcome.retryAt, now,
                                  outcome.runStatus == .succeeded ? nil : outcome.reason, outputs, job.id])
         }
     }
@@ -113,16 +156,6 @@ extension SQLitePrimaryStore {
         try await pool.read { db in
             try Row.fetchAll(db, sql: "SELECT \(Self.jobColumns) FROM aiJob WHERE studyInstanceUID = ? ORDER BY id",
                              arguments: [studyInstanceUID]).compactMap(Self.job)
-        }
-    }
-
-    func latestSucceededAnalysis(study: String, analyzer: String, version: String, beforeGeneration: Int) async throws -> AnalysisJob? {
-        try await pool.read { db in
-            try Row.fetchOne(db, sql: """
-                SELECT \(Self.jobColumns) FROM aiJob
-                WHERE studyInstanceUID = ? AND analyzer = ? AND analyzerVersion = ? AND generation < ? AND status = 'succeeded'
-                ORDER BY generation DESC LIMIT 1
-                """, arguments: [study, analyzer, version, beforeGeneration]).flatMap(Self.job)
         }
     }
 

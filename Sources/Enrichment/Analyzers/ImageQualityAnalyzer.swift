@@ -41,11 +41,12 @@ public struct ImageQualityAnalyzer: Analyzer {
         for series in input.series {
             let files = try await input.files(of: series)
             // The pixel loop runs off the cooperative pool (see `Offload`), one series at a time.
-            let (statistics, references, rescaled) = try await Offload.run { () throws -> (PixelStatistics, [ImageReference], Bool) in
+            let (statistics, references, rescaled) = try await Offload.run { cancellation throws -> (PixelStatistics, [ImageReference], Bool) in
                 var statistics = PixelStatistics()
                 var references: [ImageReference] = []
                 var rescaled = false
                 for file in files {
+                    try cancellation.check()
                     guard let pixels = try? input.pixels(file), let description = try? PixelDescription(pixels.file.dataSet),
                           description.samplesPerPixel == 1, description.bitsAllocated == 8 || description.bitsAllocated == 16,
                           let frames = try? pixels.frames() else { continue }

@@ -43,7 +43,8 @@ public struct ExternalServiceAnalyzer: Analyzer {
 
     public func analyze(_ input: StudyInput) async throws -> AnalysisResult {
         if let wait = breaker.refusal() {
-            throw AnalysisFailure.transient("circuit open for \(url) after repeated failures; next try in \(Int(wait.rounded(.up))) s")
+            throw AnalysisFailure.deferred(until: Date().timeIntervalSince1970 + wait,
+                                           "circuit open for \(url) after repeated failures; next try in \(Int(wait.rounded(.up))) s")
         }
         let job = input.job
         let request = ServiceContract.Request(
@@ -67,8 +68,13 @@ public struct ExternalServiceAnalyzer: Analyzer {
             await callbacks.forget(job.id)
             return try decode(answer.body, input: input)
         case 202:
-            breaker.recordSuccess()
-            let late = try await callbacks.wait(job.id, timeout: callbackTimeout)
+            let late: [UInt8]
+            do {
+                late = try await callbacks.wait(job.id, timeout: callbackTimeout)
+            } catch let failure as AnalysisFailure {
+                breaker.recordFailure()   // accepted but never answered
+                throw failure
+            }
             return try decode(late, input: input)
         case 400..<500:
             await callbacks.forget(job.id)
@@ -92,17 +98,18 @@ public struct ExternalServiceAnalyzer: Analyzer {
         }
         breaker.recordSuccess()
         if let error = answer.error { throw AnalysisFailure.permanent("\(url) could not analyse the study: \(error)") }
-        let known = Dictionary(input.allSeries.flatMap { series in series.instances.map { ($0.sopInstanceUID, series.seriesInstanceUID) } },
+        let known = Dictionary(input.allSeries.flatMap { series in series.instances.map { ($0.sopInstanceUID, (series.seriesInstanceUID, $0.sopClassUID)) } },
                                uniquingKeysWith: { a, _ in a })
         var groups: [MeasurementGroup] = []
         for (index, group) in (answer.groups ?? []).enumerated() {
-            for reference in group.references where known[reference.sopInstanceUID] != reference.seriesInstanceUID {
+            for reference in group.references where known[reference.sopInstanceUID]?.0 != reference.seriesInstanceUID {
                 throw AnalysisFailure.permanent("group \(index + 1) refers to \(reference.sopInstanceUID), not an instance of series \(reference.seriesInstanceUID) of the study")
             }
             groups.append(MeasurementGroup(
                 trackingIdentifier: group.trackingIdentifier, finding: group.finding, findingSite: group.findingSite,
+                // The SOP class as the archive stored it, whatever the answer says.
                 references: group.references.map { ImageReference(seriesInstanceUID: $0.seriesInstanceUID, sopInstanceUID: $0.sopInstanceUID,
-                                                                  sopClassUID: $0.sopClassUID, frames: $0.frames) },
+                                                                  sopClassUID: known[$0.sopInstanceUID]?.1 ?? $0.sopClassUID, frames: $0.frames) },
                 measurements: (group.measurements ?? []).map {
                     Measurement(concept: $0.concept, value: $0.value, unit: .ucum($0.unit.code, $0.unit.meaning ?? $0.unit.code))
                 },

@@ -23,6 +23,8 @@ public struct FHIRResults: Sendable {
         public var study: StudySummary
         public var report: MeasurementReportBuilder.Report
         public var result: AnalysisResult
+        /// `http://host:port/dicom-web`, for the SR's URL in DiagnosticReport.presentedForm.
+        public var dicomWebBaseURL: String?
     }
 
     /// What was written.
@@ -158,12 +160,18 @@ public struct FHIRResults: Sendable {
         identified["id"] = .string(id)
         let members = identified
         let values = try Self.searchValues(members)
-        let outcome = try await archive.writeObservation(ObservationWrite(
-            id: id, values: values, creating: true, expectedVersion: nil, now: Date().timeIntervalSince1970) { version, updated in
+        let render: @Sendable (Int, Double) throws -> String = { version, updated in
             Self.versioned(.object(members), version: version, lastUpdated: updated).serialized()
-        })
-        // `alreadyExists`: a replay after a crash wrote it before; its content is the same (same key).
-        if case .versionMismatch = outcome { throw AnalysisFailure.permanent("Observation/\(id) changed while it was written") }
+        }
+        let outcome = try await archive.writeObservation(ObservationWrite(
+            id: id, values: values, creating: true, expectedVersion: nil, now: Date().timeIntervalSince1970, render: render))
+        // A replay after a crash wrote it before: the same content stays as it is, a different
+        // answer (an external service's retry) becomes its next version.
+        guard case .alreadyExists = outcome, let stored = try await archive.observation(id: id),
+              try render(stored.versionId, stored.lastUpdated) != stored.json else { return }
+        let update = try await archive.writeObservation(ObservationWrite(
+            id: id, values: values, creating: false, expectedVersion: stored.versionId, now: Date().timeIntervalSince1970, render: render))
+        if case .versionMismatch = update { throw AnalysisFailure.transient("Observation/\(id) changed while it was written") }
     }
 
     private func diagnosticReport(_ context: Context, id: String, results: [String], deviceID: String) -> JSONValue {
@@ -187,7 +195,8 @@ public struct FHIRResults: Sendable {
             }.joined(separator: "; ")),
             "presentedForm": .array([.object([
                 "contentType": .string("application/dicom"),
-                "url": .string("/dicom-web/studies/\(study.studyInstanceUID)/series/\(context.report.seriesInstanceUID)/instances/\(context.report.sopInstanceUID)"),
+                "url": .string((context.dicomWebBaseURL ?? "/dicom-web")
+                    + "/studies/\(study.studyInstanceUID)/series/\(context.report.seriesInstanceUID)/instances/\(context.report.sopInstanceUID)"),
                 "title": .string("DICOM SR (TID 1500) by \(context.analyzer.name) \(context.analyzer.version)"),
             ])]),
         ]

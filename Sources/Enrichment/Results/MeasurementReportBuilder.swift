@@ -133,6 +133,7 @@ public struct MeasurementReportBuilder: Sendable {
         ds.setString(.contentDate, vr: .DA, date)
         ds.setString(.studyTime, vr: .TM, input.studyHeader.string(.studyTime) ?? "")
         ds.setString(.contentTime, vr: .TM, time)
+        ds.setString(.timezoneOffsetFromUTC, vr: .SH, "+0000")   // the dates and times above are UTC
         ds.setString(.accessionNumber, vr: .SH, input.studyHeader.string(.accessionNumber) ?? "")
         ds.setString(.modality, vr: .CS, "SR")
         ds.setString(.manufacturer, vr: .LO, input.analyzer.manufacturer)

@@ -90,6 +90,15 @@ public struct MeasurementReportValidator: Sendable {
             problem("root", "Content Template Sequence must name DCMR TID 1500")
         }
         checkContent(dataSet, location: "root", isRoot: true, problem)
+        var observationUIDs: [String: String] = [:]
+        func collectUIDs(_ item: DataSet, _ location: String) {
+            if let uid = item.string(.observationUID) {
+                if let first = observationUIDs[uid] { problem(location, "Observation UID \(uid) is also used at \(first)") }
+                observationUIDs[uid] = location
+            }
+            for (index, child) in (item[.contentSequence]?.items ?? []).enumerated() { collectUIDs(child, "\(location)/\(index + 1)") }
+        }
+        collectUIDs(dataSet, "root")
         checkLengths(dataSet, location: "", problem)
         return problems
     }

@@ -63,7 +63,7 @@ public struct SRContentItem: Sendable, Hashable {
         case .uidReference(let uid):
             dataSet.setString(.uid, vr: .UI, uid)
         case .number(let number, let unit):
-            var measured = DataSet()
+            var measured = DataSet(characterSet: .utf8)
             measured.set(SRCode.sequence(.measurementUnitsCodeSequence, unit))
             if let number { measured.setString(.numericValue, vr: .DS, DecimalString.format(number)) }
             dataSet.set(DataElement(tag: .measuredValueSequence, vr: .SQ, value: .sequence([measured])))
@@ -87,7 +87,7 @@ public struct SRContentItem: Sendable, Hashable {
 /// Code sequence items (PS3.3 Table 8.8-1): Code Value, or Long Code Value past 16 characters.
 enum SRCode {
     static func item(_ concept: CodedConcept) -> DataSet {
-        var item = DataSet()
+        var item = DataSet(characterSet: .utf8)   // the SR's Specific Character Set (ISO_IR 192)
         if concept.code.count > 16 {
             item.setString(.longCodeValue, vr: .UC, concept.code)
         } else {
@@ -112,8 +112,9 @@ enum SRCode {
 
 /// DS values (PS3.5 §6.2: at most 16 characters) from doubles.
 enum DecimalString {
+    /// Callers pass finite values only (the pipeline refuses others before encoding).
     static func format(_ value: Double) -> String {
-        guard value.isFinite else { return "0" }
+        precondition(value.isFinite, "DS values are finite")
         if value == value.rounded(), abs(value) < 1e15 { return String(Int64(value)) }
         for digits in stride(from: 15, through: 1, by: -1) {
             let text = String(format: "%.\(digits)g", value)

@@ -73,13 +73,15 @@ struct AIRoutes {
             let description = members["description"]?.stringValue ?? "filter \(filter.serialized())"
             return try await analyzeBatch(filter: filter, description: description, analyzerNames: analyzerNames)
         }
-        var jobs: [JSONValue] = []
-        for uid in studies {
+        for uid in studies {   // all checked before any is queued
             var summaryFilter = StudyFilter()
             summaryFilter.studyInstanceUIDs = [uid]
             guard try await pipeline.archive.studySummaries(summaryFilter, limit: 0, offset: 0).total > 0 else {
                 throw DICOMwebError(.notFound, "study \(uid) is not in the archive")
             }
+        }
+        var jobs: [JSONValue] = []
+        for uid in studies {
             let requests = try await pipeline.enqueue(study: uid, trigger: .request, analyzerNames: analyzerNames)
             let keys = Set(requests.map(\.idempotencyKey))
             jobs += try await pipeline.archive.analysisJobs(studyInstanceUID: uid).filter { keys.contains($0.idempotencyKey) }.map(Self.json)
@@ -120,6 +122,7 @@ struct AIRoutes {
         var response = Self.respond(.accepted, .object([
             "batchId": .string(batchID), "description": .string(description), "studies": .integer(studies.count),
             "jobs": .integer(jobCount), "status": .string("/ai/batches/\(batchID)"),
+            "truncated": .bool(studies.count >= Self.maximumBatchStudies),
         ]))
         response.headers[.location] = "/ai/batches/\(batchID)"
         return response
@@ -154,8 +157,11 @@ struct AIRoutes {
             switch key {
             case "study": filter.studyInstanceUID = value
             case "model", "analyzer":
-                let parts = value.split(separator: "@", maxSplits: 1).map(String.init)
-                filter.analyzer = parts[0]
+                let parts = value.split(separator: "@", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+                guard let name = parts.first, !name.isEmpty, parts.count == 1 || !parts[1].isEmpty else {
+                    throw DICOMwebError(.badRequest, "\(key) must be NAME or NAME@VERSION, not \"\(value)\"")
+                }
+                filter.analyzer = name
                 if parts.count == 2 { filter.analyzerVersion = parts[1] }
             case "version": filter.analyzerVersion = value
             case "status":
@@ -219,7 +225,13 @@ struct AIRoutes {
     /// An external service's late answer (after its 202) for job `:job`.
     func callback(_ request: Request, _ context: AppRequestContext) async throws -> Response {
         let id = try context.parameters.require("job")
-        guard let job = Int64(id) else { throw DICOMwebError(.notFound, "no job \(id)") }
+        guard let job = Int64(id), await pipeline.callbacks.isExpecting(job) else {
+            throw DICOMwebError(.notFound, "job \(id) is not waiting for a callback")
+        }
+        let token = try QueryString.parameters(request.uri.query).first { $0.key == "token" }?.value ?? ""
+        guard pipeline.callbacks.isValid(token, for: job) else {
+            throw DICOMwebError(.forbidden, "the callback token does not match job \(id) (use the callbackURL of the job as sent)")
+        }
         let body = try await request.body.collect(upTo: Self.maximumCallbackBytes)
         guard await pipeline.callbacks.deliver(job, body: Array(buffer: body)) else {
             throw DICOMwebError(.notFound, "job \(id) is not waiting for a callback")

@@ -52,7 +52,9 @@ extension EnrichmentPipeline {
                 identity: AnalyzerIdentity(name: service.name, version: service.version, manufacturer: "external service",
                                            description: "External inference service at \(service.url)"),
                 selector: service.selector, url: service.url, transport: HTTPInferenceTransport(), callbacks: callbacks,
-                requestTimeout: service.requestTimeout, callbackTimeout: service.callbackTimeout))
+                // A late answer must come within the attempt's time limit, which would cancel the wait anyway.
+                requestTimeout: min(service.requestTimeout, settings.attemptTimeout),
+                callbackTimeout: min(service.callbackTimeout, settings.attemptTimeout)))
         }
         return EnrichmentPipeline(archive: archive, configuration: .init(
             analyzers: analyzers, concurrency: settings.concurrency, maximumAttempts: settings.maximumAttempts,
