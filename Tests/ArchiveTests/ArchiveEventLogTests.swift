@@ -193,7 +193,7 @@ import TestSupport
         defer { monitor.cancel() }
         _ = try await t.archive.ingest(bytes: try Fixture.instance(sop: "2.25.1"))
         let stored = try #require(try logged(t.archive).first)
-        let stable = try await stableEvents(t.archive, count: 1, within: 10)
+        let stable = try await stableEvents(t.archive, count: 1, within: 25)
         #expect(stable.count == 1)
         #expect(stable.first?.studyInstanceUID == "2.25.100")
         #expect(stable.first!.occurredAt.timeIntervalSince(stored.occurredAt) >= 0.3)
@@ -214,9 +214,9 @@ import TestSupport
         let events = try logged(t.archive)
         let first = try #require(events.first { $0.sopInstanceUID == "2.25.1" })
         let last = try #require(events.first { $0.sopInstanceUID == "2.25.2" })
-        var stable = try await stableEvents(t.archive, count: 1, within: 10)
+        var stable = try await stableEvents(t.archive, count: 1, within: 25)
         if stable.count == 1, stable[0].occurredAt < last.occurredAt {
-            stable = try await stableEvents(t.archive, count: 2, within: 10)   // stable between the two: again after the second
+            stable = try await stableEvents(t.archive, count: 2, within: 25)   // stable between the two: again after the second
         }
         let lastStable = try #require(stable.last)
         #expect(lastStable.occurredAt.timeIntervalSince(last.occurredAt) >= 1)
@@ -236,7 +236,7 @@ import TestSupport
         for _ in 0..<2 {
             let after = try Archive(configuration: configuration)
             let monitor = Task { try await after.monitorStudyStability() }
-            let stable = try await stableEvents(after, count: 1, within: 10)
+            let stable = try await stableEvents(after, count: 1, within: 25)
             try await Task.sleep(for: .milliseconds(600))
             monitor.cancel()
             _ = try? await monitor.value
@@ -251,7 +251,7 @@ import TestSupport
         let monitor = Task { try await t.archive.monitorStudyStability() }
         defer { monitor.cancel() }
         _ = try await t.archive.ingest(bytes: try Fixture.instance(sop: "2.25.1"))
-        #expect(try await stableEvents(t.archive, count: 1, within: 10).count == 1)
+        #expect(try await stableEvents(t.archive, count: 1, within: 25).count == 1)
         _ = try await t.archive.ingest(bytes: try Fixture.instance(series: "2.25.300", sop: "2.25.9", modality: "SR"),
                                        context: IngestContext(origin: .enrichment, principal: "image-quality 1.0"))
         try await Task.sleep(for: .milliseconds(800))

@@ -107,7 +107,7 @@ import TestSupport
             return try await ScriptedAnalyzer.oneFinding(input)
         }
         let pipeline = EnrichmentPipeline(archive: t.archive, configuration: .init(
-            analyzers: [slow], maximumAttempts: 1, attemptTimeout: .milliseconds(200), pollInterval: .milliseconds(10)), logger: .init(label: "test"))
+            analyzers: [slow], maximumAttempts: 1, attemptTimeout: .milliseconds(200), pollInterval: .milliseconds(50)), logger: .init(label: "test"))
         try await pipeline.enqueue(study: study, trigger: .request)
         let job = try #require(try await runUntilFinished(pipeline, study: study).first)
         #expect(job.status == .failed)

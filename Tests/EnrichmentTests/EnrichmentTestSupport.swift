@@ -17,7 +17,7 @@ func storeFixtureCT(_ archive: Archive) async throws -> String {
 func makePipeline(_ archive: Archive, _ analyzers: [any Analyzer], attempts: Int = 3) -> EnrichmentPipeline {
     EnrichmentPipeline(archive: archive, configuration: .init(analyzers: analyzers, concurrency: 2, maximumAttempts: attempts,
                                                               retryBase: 0.01, retryCap: 0.05, attemptTimeout: .seconds(30),
-                                                              pollInterval: .milliseconds(10)),
+                                                              pollInterval: .milliseconds(50)),
                        logger: Logger(label: "test"))
 }
 
@@ -29,7 +29,7 @@ func runUntilFinished(_ pipeline: EnrichmentPipeline, study: String) async throw
     while Date() < deadline {
         let jobs = try await pipeline.archive.analysisJobs(studyInstanceUID: study)
         if !jobs.isEmpty, jobs.allSatisfy({ !$0.status.isOpen }) { return jobs }
-        try await Task.sleep(for: .milliseconds(20))
+        try await Task.sleep(for: .milliseconds(50))
     }
     return try await pipeline.archive.analysisJobs(studyInstanceUID: study)
 }
