@@ -6,7 +6,7 @@ set -euo pipefail
 
 APT_PACKAGES=(pkg-config zlib1g-dev libsqlite3-dev libssl-dev libopenjp2-7-dev libturbojpeg0-dev
               libopenjp2-tools dcmtk dicom3tools curl)
-PIP_PACKAGES=(pydicom pydicom-data numpy pillow pytest requests dicomweb-client "fhir.resources>=8" fhirclient highdicom scipy)
+PIP_PACKAGES=(pydicom pydicom-data numpy pillow pytest requests dicomweb-client "fhir.resources>=8" fhirclient highdicom scipy pyjwt cryptography)
 
 missing=()
 for package in "${APT_PACKAGES[@]}"; do
@@ -20,7 +20,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-if ! python3 -c "import pydicom, data_store, numpy, PIL, pytest, requests, dicomweb_client, fhir.resources.R4B, fhirclient, highdicom, scipy" 2>/dev/null; then
+if ! python3 -c "import pydicom, data_store, numpy, PIL, pytest, requests, dicomweb_client, fhir.resources.R4B, fhirclient, highdicom, scipy, jwt, cryptography" 2>/dev/null; then
     echo "install-deps: pip install ${PIP_PACKAGES[*]}"
     python3 -m pip install -q "${PIP_PACKAGES[@]}"
 fi

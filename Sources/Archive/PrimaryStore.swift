@@ -1,8 +1,8 @@
 import Foundation
 
 /// The primary data: what cannot be rebuilt from the stored files (client-posted Observations,
-/// the event log and its consumers' cursors, studies waiting to become stable; later AI jobs,
-/// reviews, audit, subscriptions). It lives in a database file of its own (`primary.sqlite`),
+/// the event log and its consumers' cursors, studies waiting to become stable; AI jobs and runs,
+/// the access audit; later reviews, subscriptions). It lives in a database file of its own (`primary.sqlite`),
 /// which `reindex` never touches and `minivna backup` copies.
 ///
 /// Every SQL statement lives behind this protocol (and `IndexStore`); `SQLitePrimaryStore` is
@@ -59,6 +59,11 @@ protocol PrimaryStore: Sendable {
     func writeStoredResource(type: String, id: String, values: StoredResourceValues, now: Double,
                              render: @escaping @Sendable (Int, Double) throws -> String) async throws -> StoredResourceRecord
     func searchStoredResources(_ filter: StoredResourceFilter, limit: Int, offset: Int) async throws -> (total: Int, resources: [String])
+
+    // MARK: Access audit (see AccessAudit.swift)
+    func recordAccess(_ records: [AccessRecord]) async throws
+    func accessRecords(_ filter: AccessRecordFilter, limit: Int, offset: Int) async throws -> (total: Int, records: [AccessRecord])
+    func pruneAccessRecords(before time: Double) async throws -> Int
 
     /// A consistent copy of the whole store into a new database file (SQLite's online backup).
     func backup(to path: String) throws

@@ -54,6 +54,11 @@ public enum CapabilityStatement {
                     ] + common, include: ["DiagnosticReport:result", "DiagnosticReport:subject", "DiagnosticReport:patient",
                                           "DiagnosticReport:imaging-study", "DiagnosticReport:device"]),
                     resource("Device", ["read", "search-type"], [parameter("_id", "token"), parameter("status", "token")] + common),
+                    // The access audit (admin role): one AuditEvent per recorded request.
+                    resource("AuditEvent", ["read", "search-type"], [
+                        parameter("date", "date"), parameter("agent-name", "string"), parameter("entity", "reference"),
+                        parameter("outcome", "token"),
+                    ] + common),
                 ]),
             ])]),
         ])

@@ -52,6 +52,8 @@ public struct FHIRService: Sendable {
             }
             if stored.deleted { throw FHIRError(.gone, "deleted", "Observation/\(id) was deleted") }
             return stored.resource
+        case "AuditEvent":
+            return try await auditEvent(id: id)
         case "DiagnosticReport", "Device":
             guard let record = try await archive.storedResource(type: type, id: id) else {
                 throw FHIRError(.notFound, "not-found", "\(type)/\(id) does not exist")
@@ -77,6 +79,7 @@ public struct FHIRService: Sendable {
         "Observation": ["_id", "subject", "patient", "derived-from", "code", "category", "status", "date", "device"],
         "DiagnosticReport": ["_id", "subject", "patient", "study", "imaging-study", "code", "status", "device", "_include"],
         "Device": ["_id", "status"],
+        "AuditEvent": ["date", "agent-name", "entity", "outcome"],
     ]
     /// `_include` values of DiagnosticReport searches.
     static let diagnosticReportIncludes: Set<String> = ["DiagnosticReport:result", "DiagnosticReport:subject", "DiagnosticReport:patient",
@@ -142,6 +145,8 @@ public struct FHIRService: Sendable {
             let result = try await archive.patientSummaries(keys: keys, patientIDs: ids, limit: limit, offset: offset)
             total = result.total
             matches = result.patients.map(Resources.patient)
+        case "AuditEvent":
+            (total, matches) = try await searchAuditEvents(effective, limit: limit, offset: offset)
         case "DiagnosticReport", "Device":
             let result = try await archive.searchStoredResources(try storedResourceFilter(type, effective), limit: limit, offset: offset)
             total = result.total

@@ -3,14 +3,17 @@ import Hummingbird
 import NIOCore
 
 /// What MiniVNA's middleware and routes know about a request besides the request itself: who
-/// sent it (once authentication exists), from where, and the connection to answer
+/// sent it, from where, what the access audit will record of it, and the connection to answer
 /// `Expect: 100-continue` on when a route accepts the request.
 public struct AppRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
-    /// The authenticated principal (a user or a service), set by an authenticator middleware on
-    /// the `/dicom-web` or `/fhir` group; nil while the request is anonymous, as every request is
-    /// until MiniVNA authenticates. It is what `IngestContext.principal` records.
-    public var principal: String?
+    /// The authenticated principal, set by `AccessControlMiddleware`; nil while the request is
+    /// anonymous (authentication off, or an open route).
+    public var identity: Principal?
+    /// What the audit records of this request beyond the request itself (the principal, the
+    /// studies it touched); shared by reference, so a route's additions reach the audit
+    /// middleware that wraps it.
+    public let accessNote = AccessNote()
     /// The client's address, when the request came over a socket (nil in in-process tests).
     public let clientAddress: SocketAddress?
     /// The request's connection: `continueIfExpected(_:)` answers 100 Continue through it.
@@ -18,10 +21,13 @@ public struct AppRequestContext: RequestContext {
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = CoreRequestContextStorage(source: source)
-        principal = nil
+        identity = nil
         channel = source.channel
         clientAddress = source.channel.remoteAddress
     }
+
+    /// The name `IngestContext.principal` records.
+    public var principal: String? { identity?.name }
 
     /// Tells a client that sent `Expect: 100-continue` to send its body. A route calls this once
     /// it has accepted the request (its middleware ran and its own checks of the headers passed)

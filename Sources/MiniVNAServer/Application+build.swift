@@ -18,13 +18,15 @@ public func buildServices(
     _ configuration: ServerConfiguration, archive: Archive, logger: Logger,
     onServerRunning: @escaping @Sendable (String) async -> Void = { _ in }
 ) -> [any Service] {
-    let enrichment = EnrichmentPipeline.make(configuration, archive: archive, logger: logger)
+    let access = AccessControl(configuration, archive: archive, logger: logger)
+    let enrichment = EnrichmentPipeline.make(configuration, archive: archive, jobTokens: access.jobTokenSource, logger: logger)
     var services: [any Service] = [
         ArchiveService(archive: archive, logger: logger),
         StudyStabilityService(archive: archive, logger: logger),
     ]
     if let enrichment { services.append(EnrichmentService(pipeline: enrichment, logger: logger)) }
-    services.append(buildApplication(configuration, archive: archive, enrichment: enrichment, logger: logger,
+    services.append(AccessAuditService(recorder: access.audit, retention: configuration.auditRetention))
+    services.append(buildApplication(configuration, archive: archive, enrichment: enrichment, access: access, logger: logger,
                                      onServerRunning: onServerRunning))
     return services
 }
@@ -46,12 +48,15 @@ public func buildServiceGroup(
 /// an HTTP/1.1 server whose `Expect: 100-continue` answers wait for the route's decision.
 /// - Parameter onServerRunning: called with `http://HOST:PORT` once the port is bound.
 public func buildApplication(
-    _ configuration: ServerConfiguration, archive: Archive, enrichment: EnrichmentPipeline? = nil, logger: Logger,
-    onServerRunning: @escaping @Sendable (String) async -> Void = { _ in }
+    _ configuration: ServerConfiguration, archive: Archive, enrichment: EnrichmentPipeline? = nil, access: AccessControl? = nil,
+    logger: Logger, onServerRunning: @escaping @Sendable (String) async -> Void = { _ in }
 ) -> some ApplicationProtocol {
-    Application(
-        router: buildRouter(configuration, archive: archive, enrichment: enrichment, logger: logger),
-        server: .http1(configuration: .init(additionalChannelHandlers: [ExpectContinueHandler()])),
+    let counter = ClientConnectionCounter()
+    return Application(
+        router: buildRouter(configuration, archive: archive, enrichment: enrichment, access: access, logger: logger),
+        server: .http1(configuration: .init(
+            additionalChannelHandlers: [ConnectionGuard(limits: configuration.connectionLimits, counter: counter), ExpectContinueHandler()],
+            idleTimeout: TimeAmount(configuration.connectionLimits.idleTimeout))),
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "MiniVNA"),
         onServerRunning: { channel in
             let port = channel.localAddress?.port ?? configuration.port
@@ -63,10 +68,11 @@ public func buildApplication(
 }
 
 /// Every route and middleware, the one wiring `buildApplication` serves and route tests call
-/// in-process. DICOMweb and FHIR are route groups, so a middleware (an authenticator) can guard
-/// each of them. `/ai` is there when enrichment is on.
+/// in-process. `/ai` is there when enrichment is on. Access control and the access audit wrap
+/// every route (`access`: made from the configuration when not given).
 public func buildRouter(_ configuration: ServerConfiguration, archive: Archive, enrichment: EnrichmentPipeline? = nil,
-                        logger: Logger) -> Router<AppRequestContext> {
+                        access: AccessControl? = nil, logger: Logger) -> Router<AppRequestContext> {
+    let access = access ?? AccessControl(configuration, archive: archive, logger: logger)
     let router = Router(context: AppRequestContext.self)
     // Middleware order matters: the first added is the outermost. Errors become responses
     // innermost, so CORS headers are added to error responses too (CORSMiddleware wraps thrown
@@ -82,7 +88,13 @@ public func buildRouter(_ configuration: ServerConfiguration, archive: Archive, 
         exposedHeaders: ["Warning", "Content-Type", "Content-Length", "Location", "ETag", "Content-Range", "Content-Location",
                          "Last-Modified"]
     ))
+    // The audit sees every final status (errors are responses by then) and who the access
+    // control found; access control runs before any route.
+    router.add(middleware: AccessAuditMiddleware(recorder: access.audit, permissions: access.permissions))
     router.add(middleware: DICOMwebErrorMiddleware())
+    router.add(middleware: AccessControlMiddleware(authenticator: access.authenticator, permissions: access.permissions))
+    OperationsRoutes(archive: archive, configuration: configuration).register(on: router)
+    AuditRoutes(archive: archive).register(on: router)
     let dicomWeb = router.group(RouterPath(configuration.dicomWebPath))
     STOWRoutes(archive: archive, configuration: configuration).register(on: dicomWeb)
     QIDORoutes(archive: archive, configuration: configuration).register(on: dicomWeb)
@@ -94,6 +106,31 @@ public func buildRouter(_ configuration: ServerConfiguration, archive: Archive, 
     FHIRRoutes(service: FHIRService(archive: archive), configuration: configuration).register(on: router.group("fhir"))
     if let enrichment { AIRoutes(pipeline: enrichment, configuration: configuration).register(on: router.group("ai")) }
     return router
+}
+
+/// The parts of access control one server shares between its routes and its services: the
+/// authenticator (nil with authentication off), the route → permission table, the access-audit
+/// recorder, and the issuer of inference services' job tokens.
+public struct AccessControl: Sendable {
+    let authenticator: Authenticator?
+    let permissions: RoutePermissions
+    public let audit: AccessAuditRecorder
+    let jobTokens: JobTokenIssuer
+
+    public init(_ configuration: ServerConfiguration, archive: Archive, logger: Logger) {
+        jobTokens = JobTokenIssuer()
+        authenticator = configuration.security.isEnabled ? Authenticator(configuration.security, jobTokens: jobTokens) : nil
+        permissions = RoutePermissions(dicomWebPath: configuration.dicomWebPath)
+        audit = AccessAuditRecorder(archive: archive, logger: logger)
+    }
+
+    /// What an external inference service's job carries as its access token: a job token for
+    /// the study when authentication is on (nil when it is off: nothing to present).
+    var jobTokenSource: @Sendable (_ study: String, _ service: String, _ lifetime: Duration) async -> String? {
+        guard authenticator != nil else { return { _, _, _ in nil } }
+        let issuer = jobTokens
+        return { study, service, lifetime in await issuer.issue(study: study, service: service, lifetime: lifetime) }
+    }
 }
 
 /// With a configured origin list, a browser request from another origin gets no CORS headers

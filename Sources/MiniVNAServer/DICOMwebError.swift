@@ -4,12 +4,13 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Imaging
+import NIOHTTP1
 
 /// An HTTP error with the reason the client gets in the body. The one place where module errors
 /// (ArchiveError, DICOMParseError) become HTTP statuses.
 struct DICOMwebError: HTTPResponseError, CustomStringConvertible {
     enum Kind: Sendable {
-        case badRequest, forbidden, notFound, notAcceptable, conflict, payloadTooLarge, unsupportedMediaType, rangeNotSatisfiable, serverError
+        case badRequest, unauthorized, forbidden, notFound, notAcceptable, conflict, payloadTooLarge, unsupportedMediaType, rangeNotSatisfiable, serverError
     }
 
     let kind: Kind
@@ -27,6 +28,7 @@ struct DICOMwebError: HTTPResponseError, CustomStringConvertible {
     var status: HTTPResponse.Status {
         switch kind {
         case .badRequest: return .badRequest
+        case .unauthorized: return .unauthorized
         case .forbidden: return .forbidden
         case .notFound: return .notFound
         case .notAcceptable: return .notAcceptable
@@ -58,6 +60,7 @@ struct DICOMwebError: HTTPResponseError, CustomStringConvertible {
         // A codec that cannot produce what was negotiated: the representation is not available.
         case let error as CodecError: return DICOMwebError(.notAcceptable, "cannot transcode: \(error.reason)")
         case let error as HTTPError: return DICOMwebError(error.status == .notFound ? .notFound : .badRequest, error.body ?? "\(error.status)")
+        case let error as HTTPParserError: return DICOMwebError(.badRequest, "malformed HTTP request: \(error)")
         default: return DICOMwebError(.serverError, "internal error: \(error)")
         }
     }
@@ -77,6 +80,12 @@ struct DICOMwebErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
+        } catch let error as HTTPParserError {
+            // A malformed request (a body shorter than its Content-Length, a bad chunk size): the
+            // client's fault, and the connection cannot carry another request. Rethrown, the
+            // server answers 400 with `Connection: close`.
+            context.logger.notice("client error: malformed HTTP in \(request.method) \(request.uri.path): \(error)")
+            throw error
         } catch {
             let mapped = DICOMwebError.from(error)
             if mapped.kind == .serverError { context.logger.error("\(request.method) \(request.uri): \(error)") }

@@ -5,6 +5,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import NIOHTTP1
 
 /// FHIR R4 at `/fhir` (JSON only): the routes map HTTP onto `FHIRService`; every failure becomes
 /// an OperationOutcome here, with its status, never a DICOMweb error body.
@@ -16,23 +17,34 @@ struct FHIRRoutes: Sendable {
     /// - Parameter group: the `/fhir` group.
     func register(on group: RouterGroup<AppRequestContext>) {
         group.get("metadata") { request, _ in
-            await respond(request) { urls in (.ok, CapabilityStatement.make(fhirBase: urls.fhirBase), [:]) }
+            try await respond(request) { urls in (.ok, CapabilityStatement.make(fhirBase: urls.fhirBase), [:]) }
+        }
+        // The audit trail has routes of its own, so the permission table can keep it to admins.
+        group.get("AuditEvent") { request, _ in
+            try await respond(request) { urls in
+                (.ok, try await service.search(type: "AuditEvent", query: try Self.searchQuery(request), urls: urls), [:])
+            }
+        }
+        group.get("AuditEvent/:id") { request, context in
+            try await respond(request) { urls in
+                (.ok, try await service.read(type: "AuditEvent", id: try context.parameters.require("id"), urls: urls), [:])
+            }
         }
         group.get(":type") { request, context in
-            await respond(request) { urls in
+            try await respond(request) { urls in
                 let query = try Self.searchQuery(request)
                 return (.ok, try await service.search(type: try context.parameters.require("type"), query: query, urls: urls), [:])
             }
         }
         group.get(":type/:id") { request, context in
-            await respond(request) { urls in
+            try await respond(request) { urls in
                 let type = try context.parameters.require("type"), id = try context.parameters.require("id")
                 let resource = try await service.read(type: type, id: id, urls: urls)
                 return (.ok, resource, Self.versionHeaders(resource))
             }
         }
         group.post(":type") { request, context in
-            await respond(request) { urls in
+            try await respond(request) { urls in
                 try Self.requireObservation(try context.parameters.require("type"))
                 let stored = try await service.createObservation(try await Self.body(request, context))
                 var headers = Self.versionHeaders(stored.resource)
@@ -41,7 +53,7 @@ struct FHIRRoutes: Sendable {
             }
         }
         group.put(":type/:id") { request, context in
-            await respond(request) { _ in
+            try await respond(request) { _ in
                 try Self.requireObservation(try context.parameters.require("type"))
                 let stored = try await service.updateObservation(id: try context.parameters.require("id"), try await Self.body(request, context),
                                                                  ifMatch: try Self.ifMatch(request.headers[.ifMatch]))
@@ -49,7 +61,7 @@ struct FHIRRoutes: Sendable {
             }
         }
         group.delete(":type/:id") { request, context in
-            await respond(request) { _ in
+            try await respond(request) { _ in
                 try Self.requireObservation(try context.parameters.require("type"))
                 try await service.deleteObservation(id: try context.parameters.require("id"))
                 return (.noContent, nil, [:])
@@ -59,7 +71,7 @@ struct FHIRRoutes: Sendable {
 
     /// Runs a handler; JSON out, every error as an OperationOutcome.
     private func respond(_ request: Request,
-                         _ handler: (FHIRService.URLs) async throws -> (HTTPResponse.Status, JSONValue?, HTTPFields)) async -> Response {
+                         _ handler: (FHIRService.URLs) async throws -> (HTTPResponse.Status, JSONValue?, HTTPFields)) async throws -> Response {
         let origin = configuration.origin(for: request)
         let urls = FHIRService.URLs(fhirBase: origin + "/fhir", dicomWebBase: origin + configuration.dicomWebPath)
         do {
@@ -69,6 +81,9 @@ struct FHIRRoutes: Sendable {
             guard let resource else { return Response(status: status, headers: headers) }
             headers[.contentType] = "application/fhir+json; charset=utf-8"
             return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: resource.serialized())))
+        } catch let error as HTTPParserError {
+            // Malformed HTTP: the server answers 400 and closes (see DICOMwebErrorMiddleware).
+            throw error
         } catch {
             let failure = Self.fhirError(error)
             return Response(status: HTTPResponse.Status(code: failure.status.rawValue),
@@ -89,6 +104,7 @@ struct FHIRRoutes: Sendable {
             case .payloadTooLarge, .badRequest, .rangeNotSatisfiable: .badRequest
             case .conflict: .conflict
             case .forbidden: .forbidden
+            case .unauthorized: .unauthorized
             case .serverError: .serverError
             }
             return FHIRError(status, status == .serverError ? "exception" : "invalid", error.reason)

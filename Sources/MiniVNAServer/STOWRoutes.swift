@@ -77,6 +77,7 @@ struct STOWRoutes: Sendable {
                                     failureReason: Self.failureReason(error), reason: "part \(index + 1): \(error.reason)")
             }
         }
+        context.accessNote.touched(studies: Set(items.compactMap { $0?.studyInstanceUID }))
         return try response(items.compactMap { $0 }, request: request, study: study)
     }
 

@@ -28,6 +28,12 @@ public struct ServerConfiguration: Sendable {
     public var shutdownGracePeriod: Duration
     /// AI enrichment: which analyzers, how many at once, retries.
     public var enrichment: EnrichmentSettings
+    /// Who may sign in and how; authentication is on once any credential is configured.
+    public var security = SecuritySettings()
+    /// Header, body and idle timeouts, connections per client.
+    public var connectionLimits = ConnectionLimits()
+    /// How long access-audit records are kept (nil: forever).
+    public var auditRetention: Duration? = .seconds(365 * 86_400)
     /// Where DICOMweb lives.
     public let dicomWebPath = "/dicom-web"
     /// The port actually bound (with `--port 0` it is chosen at start-up).

@@ -72,6 +72,71 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .customLong("ai-quality-limits"), help: "Image quality limits: saturated=PERCENT,blank=FRAMES,noise=UNITS (default saturated=1,blank=0, no noise limit).")
     var aiQualityLimits: String?
 
+    @Option(help: "Credentials file (JSON: apiKeys with SHA-256 digests, users with bcrypt hashes, jwt keys and claims; see CONFORMANCE.md) (env MINIVNA_CREDENTIALS).")
+    var credentials: String? = ProcessInfo.processInfo.environment["MINIVNA_CREDENTIALS"]
+
+    @Flag(name: .customLong("insecure-no-auth"), help: "Serve a non-loopback address without authentication (prints a warning).")
+    var insecureNoAuth = false
+
+    @Option(help: "Days access-audit records are kept; 0 keeps them forever (default 365).")
+    var auditRetentionDays: Int = 365
+
+    /// The credentials file and `MINIVNA_API_KEYS` (`name:role[+role]:token,...`, for demos and
+    /// tests), and whether serving without them is allowed here.
+    func securitySettings() throws -> SecuritySettings {
+        var settings = SecuritySettings()
+        settings.insecureNoAuth = insecureNoAuth
+        do {
+            if let credentials { try settings.load(credentialsFile: URL(fileURLWithPath: credentials)) }
+            if let keys = ProcessInfo.processInfo.environment["MINIVNA_API_KEYS"], !keys.isEmpty {
+                try settings.addAPIKeys(fromList: keys)
+            }
+        } catch {
+            throw ValidationError(error.description)
+        }
+        if !settings.isEnabled && !Self.isLoopback(host) && !insecureNoAuth {
+            throw ValidationError("--host \(host) is reachable from other machines and no credentials are configured: "
+                + "set MINIVNA_API_KEYS or --credentials, or pass --insecure-no-auth to serve it open")
+        }
+        return settings
+    }
+
+    static func isLoopback(_ host: String) -> Bool {
+        host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.")
+    }
+
+    @Option(help: "Seconds a request's head may take to arrive, from the connection's start or the previous response (default 30).")
+    var headerTimeoutSeconds: Int = 30
+
+    @Option(help: "Seconds a request body may send nothing while the server waits for it (default 30).")
+    var bodyStallSeconds: Int = 30
+
+    @Option(help: "Slowest request body accepted, in bytes per second, after 20 s of waiting (default 1024; 0 turns it off).")
+    var minimumBodyRate: Int = 1024
+
+    @Option(help: "Connections one client address may hold at once (default 256; 0: no limit).")
+    var maxConnectionsPerClient: Int = 256
+
+    @Option(help: "Seconds a connection with no request may stay open (default 120).")
+    var idleTimeoutSeconds: Int = 120
+
+    func connectionLimits() throws -> ConnectionLimits {
+        var limits = ConnectionLimits()
+        for (name, value) in [("--header-timeout-seconds", headerTimeoutSeconds), ("--body-stall-seconds", bodyStallSeconds),
+                              ("--idle-timeout-seconds", idleTimeoutSeconds)] where !(1...86_400).contains(value) {
+            throw ValidationError("\(name) must be from 1 to 86400")
+        }
+        guard minimumBodyRate >= 0, maxConnectionsPerClient >= 0 else {
+            throw ValidationError("--minimum-body-rate and --max-connections-per-client must not be negative")
+        }
+        limits.headerTimeout = .seconds(headerTimeoutSeconds)
+        limits.bodyStallTimeout = .seconds(bodyStallSeconds)
+        limits.minimumBodyBytesPerSecond = minimumBodyRate
+        limits.maximumConnectionsPerClient = maxConnectionsPerClient
+        limits.idleTimeout = .seconds(idleTimeoutSeconds)
+        return limits
+    }
+
     func enrichmentSettings() throws -> EnrichmentSettings {
         var levels = DoseAnalyzer.defaultReferenceLevels
         var limits = ImageQualityAnalyzer.Limits()
@@ -120,15 +185,30 @@ struct ServeCommand: AsyncParsableCommand {
         guard let renderCacheMb = renderCacheMb ?? (environmentCache.map { Int($0) } ?? 32), (0...65_536).contains(renderCacheMb) else {
             throw ValidationError("--render-cache-mb (or MINIVNA_RENDER_CACHE_MB) must be a whole number from 0 to 65536")
         }
+        guard (0...36_500).contains(auditRetentionDays) else { throw ValidationError("--audit-retention-days must be from 0 to 36500") }
         var logger = Logger(label: "minivna")
         logger.logLevel = .info
         MemoryTuning.keepLargeBuffersInHeap()
-        let configuration = ServerConfiguration(
+        var configuration = ServerConfiguration(
             host: host, port: port, dataDirectory: URL(fileURLWithPath: data), duplicatePolicy: policy,
             studyQuietPeriod: .milliseconds(Int(studyQuietSeconds * 1000)), corsAllowedOrigins: corsOrigin,
             maximumRequestSize: maxRequestBytes, publicBaseURL: publicURL, compressOnIngest: compressOnIngest,
             renderedImageCacheBytes: renderCacheMb << 20,
             shutdownGracePeriod: .milliseconds(Int(shutdownGraceSeconds * 1000)), enrichment: try enrichmentSettings())
+        configuration.security = try securitySettings()
+        configuration.connectionLimits = try connectionLimits()
+        configuration.auditRetention = auditRetentionDays == 0 ? nil : .seconds(auditRetentionDays * 86_400)
+        let security = configuration.security
+        if !security.isEnabled {
+            logger.warning(Self.isLoopback(host)
+                ? "authentication is off: no credentials configured, serving loopback (\(host)) only"
+                : "authentication is off on \(host) (--insecure-no-auth): anyone who can reach this port reads and writes the archive")
+        } else {
+            // Names and roles only: a credential is never logged.
+            let names = security.apiKeys.map { "\($0.name) (\($0.roles.map(\.rawValue).sorted().joined(separator: "+")))" }
+                + security.users.map { "\($0.name) (\($0.roles.map(\.rawValue).sorted().joined(separator: "+")), basic)" }
+            logger.info("authentication on: \(names.joined(separator: ", "))\(security.jwt != nil ? "; JWT bearer tokens" : "")")
+        }
         // One archive for the process, shared by every front end the services run.
         let archive = try Archive(configuration: configuration.archiveConfiguration)
         let services = buildServiceGroup(configuration, archive: archive, logger: logger) { url in

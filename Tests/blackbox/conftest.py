@@ -33,8 +33,9 @@ def binary_path() -> pathlib.Path:
 class Server:
     """One running `minivna serve` process."""
 
-    def __init__(self, binary, data_dir, extra_args=()):
+    def __init__(self, binary, data_dir, extra_args=(), env=None):
         self.binary = str(binary)
+        self.env = dict(env or {})
         self.data_dir = str(data_dir)
         self.extra_args = list(extra_args)
         self.proc = None
@@ -57,7 +58,7 @@ class Server:
                "--data", self.data_dir, *ai, *self.extra_args]
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._log,
-                                     stdin=subprocess.DEVNULL)
+                                     stdin=subprocess.DEVNULL, env={**os.environ, **self.env})
         line_box = []
 
         def read_first_line():
@@ -146,15 +147,15 @@ def tmp_data_root():
 
 @pytest.fixture
 def start_server(minivna_bin):
-    """Factory: start_server(data_dir=None, *args) -> Server; all are killed at teardown."""
+    """Factory: start_server(*args, data_dir=None, env=None) -> Server; all are killed at teardown."""
     servers = []
     roots = []
 
-    def start(*args, data_dir=None):
+    def start(*args, data_dir=None, env=None):
         if data_dir is None:
             data_dir = tempfile.mkdtemp(prefix="minivna-bb-")
             roots.append(data_dir)
-        srv = Server(minivna_bin, data_dir, args).start()
+        srv = Server(minivna_bin, data_dir, args, env=env).start()
         servers.append(srv)
         return srv
 

@@ -311,6 +311,31 @@ enum Migrations {
                 CREATE INDEX fhirResource_subject ON fhirResource(resourceType, subject);
                 """)
         }
+        migrator.registerMigration("primary v3 access audit") { db in
+            // Every request that touched the archive's data (who, from where, what, outcome),
+            // and the studies each named, for search by study.
+            try db.execute(sql: """
+                CREATE TABLE accessAudit (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    time REAL NOT NULL,
+                    principal TEXT,
+                    roles TEXT NOT NULL,
+                    clientAddress TEXT,
+                    method TEXT NOT NULL,
+                    path TEXT NOT NULL,
+                    status INTEGER NOT NULL,
+                    bytes INTEGER NOT NULL
+                );
+                CREATE INDEX accessAudit_time ON accessAudit(time);
+                CREATE INDEX accessAudit_principal ON accessAudit(principal, time);
+                CREATE TABLE accessAuditStudy (
+                    recordID INTEGER NOT NULL REFERENCES accessAudit(id) ON DELETE CASCADE,
+                    studyInstanceUID TEXT NOT NULL,
+                    PRIMARY KEY (recordID, studyInstanceUID)
+                ) WITHOUT ROWID;
+                CREATE INDEX accessAuditStudy_study ON accessAuditStudy(studyInstanceUID);
+                """)
+        }
         return migrator
     }
 }

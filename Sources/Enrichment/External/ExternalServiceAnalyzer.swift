@@ -24,12 +24,12 @@ public struct ExternalServiceAnalyzer: Analyzer {
     let callbacks: PendingCallbacks
     let requestTimeout: Duration
     let callbackTimeout: Duration
-    /// A short-lived token scoped to the study, once the server issues them.
-    let token: @Sendable (_ study: String) -> String?
+    /// A short-lived token scoped to the study, which the server issues (nil with authentication off).
+    let token: @Sendable (_ study: String) async -> String?
 
     public init(identity: AnalyzerIdentity, selector: AnalyzerSelector, url: String, transport: any InferenceTransport,
                 callbacks: PendingCallbacks, requestTimeout: Duration = .seconds(60), callbackTimeout: Duration = .seconds(600),
-                breaker: CircuitBreaker = CircuitBreaker(), token: @escaping @Sendable (String) -> String? = { _ in nil }) {
+                breaker: CircuitBreaker = CircuitBreaker(), token: @escaping @Sendable (String) async -> String? = { _ in nil }) {
         self.identity = identity
         self.selector = selector
         self.url = url
@@ -50,7 +50,7 @@ public struct ExternalServiceAnalyzer: Analyzer {
         let request = ServiceContract.Request(
             jobId: String(job.id), studyInstanceUID: input.study.studyInstanceUID,
             seriesInstanceUIDs: input.series.map(\.seriesInstanceUID), dicomwebBaseURL: input.dicomWebBaseURL,
-            callbackURL: input.callbackURL, accessToken: token(input.study.studyInstanceUID),
+            callbackURL: input.callbackURL, accessToken: await token(input.study.studyInstanceUID),
             model: .init(name: identity.name, version: identity.version))
         let body = try [UInt8](JSONEncoder().encode(request))
         await callbacks.expect(job.id)

@@ -36,7 +36,10 @@ public struct EnrichmentService: Service, CustomStringConvertible {
 extension EnrichmentPipeline {
     /// The pipeline `configuration` describes: the built-in analyzers asked for and the
     /// external services, each with its own circuit breaker.
-    public static func make(_ configuration: ServerConfiguration, archive: Archive, logger: Logger) -> EnrichmentPipeline? {
+    /// - Parameter jobTokens: the access token an external service's job carries (study, service, lifetime).
+    public static func make(_ configuration: ServerConfiguration, archive: Archive,
+                            jobTokens: @escaping @Sendable (String, String, Duration) async -> String? = { _, _, _ in nil },
+                            logger: Logger) -> EnrichmentPipeline? {
         let settings = configuration.enrichment
         guard settings.enabled else { return nil }
         let callbacks = PendingCallbacks()
@@ -48,13 +51,17 @@ extension EnrichmentPipeline {
             }
         }
         for service in settings.services {
+            let requestTimeout = min(service.requestTimeout, settings.attemptTimeout)
+            let callbackTimeout = min(service.callbackTimeout, settings.attemptTimeout)
+            let name = "\(service.name)@\(service.version)"
             analyzers.append(ExternalServiceAnalyzer(
                 identity: AnalyzerIdentity(name: service.name, version: service.version, manufacturer: "external service",
                                            description: "External inference service at \(service.url)"),
                 selector: service.selector, url: service.url, transport: HTTPInferenceTransport(), callbacks: callbacks,
                 // A late answer must come within the attempt's time limit, which would cancel the wait anyway.
-                requestTimeout: min(service.requestTimeout, settings.attemptTimeout),
-                callbackTimeout: min(service.callbackTimeout, settings.attemptTimeout)))
+                requestTimeout: requestTimeout, callbackTimeout: callbackTimeout,
+                // Valid while the job can still read: its request, then its late answer.
+                token: { study in await jobTokens(study, name, requestTimeout + callbackTimeout) }))
         }
         return EnrichmentPipeline(archive: archive, configuration: .init(
             analyzers: analyzers, concurrency: settings.concurrency, maximumAttempts: settings.maximumAttempts,
