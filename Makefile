@@ -19,7 +19,7 @@ build-release: deps
 # The archive with demo data on the embedded SQLite default: DICOMweb at http://$(HOST):$(PORT)/dicom-web
 run: build-release
 	.build/release/minivna import --data $(DATA) Fixtures/ct Fixtures/mr Fixtures/multiframe Fixtures/jpeg2000 Fixtures/charsets
-	.build/release/minivna serve --host $(HOST) --port $(PORT) --data $(DATA)
+	eval "$$(bash scripts/demo-credentials.sh $(DATA))" && .build/release/minivna serve --host $(HOST) --port $(PORT) --data $(DATA)
 
 # Print one file as DICOM JSON.
 dump: build-release

@@ -56,3 +56,31 @@ def test_minivna_sends_a_stable_chest_ct_to_the_example_service_and_stores_its_r
     assert len(volumes) == 3 and all(o["valueQuantity"]["code"] == "ml" for o in volumes)
     device = requests.get(f"{server.origin}/fhir/{volumes[0]['device']['reference']}", timeout=10).json()
     assert device["version"][0]["value"] == "1.0" and device["deviceName"][0]["name"] == "lung-volume"
+
+
+def test_with_authentication_on_the_service_reads_through_its_study_scoped_job_token(start_server, service_factory, monkeypatch):
+    """The job carries a job token (ai-service, this study only); the service's WADO reads are
+    accepted and audited under it, while MiniVNA's other routes still need credentials."""
+    admin = "admin-token-for-the-ai-test-0123"
+    service = service_factory()
+    server = start_server("--study-quiet-seconds", "1", "--ai-builtins", "none",
+                          "--ai-service", f"lung-volume@1.0={service.url}/jobs;modality=CT;min-instances=10",
+                          env={"MINIVNA_API_KEYS": f"boss:admin:{admin}"})
+    assert requests.get(f"{server.base}/studies", timeout=10).status_code == 401
+    # This test's own client sends the admin key on every request.
+    original = requests.Session.request
+
+    def with_token(self, method, url, **kwargs):
+        headers = dict(kwargs.pop("headers", None) or {})
+        headers.setdefault("Authorization", f"Bearer {admin}")
+        return original(self, method, url, headers=headers, **kwargs)
+
+    monkeypatch.setattr(requests.Session, "request", with_token)
+    slices = chest_phantom.make_chest_ct()
+    study = slices[0].StudyInstanceUID
+    assert bb.stow(server.base, [chest_phantom.to_bytes(ds) for ds in slices]).status_code == 200
+    job = ai.wait_for_jobs(server, study, 1, timeout=120)[0]
+    assert job["status"] == "succeeded", (job, service.log_text())
+    audit = requests.get(f"{server.origin}/audit", params={"principal": "lung-volume@1.0", "limit": 1000}, timeout=10).json()
+    assert audit["total"] > 0
+    assert all(r["roles"] == ["ai-service"] and r["studies"] == [study] and r["status"] == 200 for r in audit["records"])
