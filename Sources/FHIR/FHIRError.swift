@@ -6,7 +6,7 @@ import Foundation
 public struct FHIRError: Error, Sendable, CustomStringConvertible {
     public enum Status: Int, Sendable {
         case badRequest = 400, unauthorized = 401, forbidden = 403, notFound = 404, notAcceptable = 406, conflict = 409, gone = 410,
-             preconditionFailed = 412, unsupportedMediaType = 415, unprocessable = 422, serverError = 500
+             preconditionFailed = 412, unsupportedMediaType = 415, unprocessable = 422, serverError = 500, unavailable = 503
     }
 
     public let status: Status

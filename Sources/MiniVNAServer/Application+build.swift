@@ -91,7 +91,7 @@ public func buildRouter(_ configuration: ServerConfiguration, archive: Archive, 
     // The audit sees every final status (errors are responses by then) and who the access
     // control found; access control runs before any route.
     router.add(middleware: AccessAuditMiddleware(recorder: access.audit, permissions: access.permissions))
-    router.add(middleware: DICOMwebErrorMiddleware())
+    router.add(middleware: DICOMwebErrorMiddleware(archive: archive))
     router.add(middleware: AccessControlMiddleware(authenticator: access.authenticator, permissions: access.permissions))
     OperationsRoutes(archive: archive, configuration: configuration).register(on: router)
     AuditRoutes(archive: archive).register(on: router)
@@ -103,7 +103,7 @@ public func buildRouter(_ configuration: ServerConfiguration, archive: Archive, 
     RenderedRoutes(archive: archive, configuration: configuration,
                    cache: RenderedImageCache(budget: configuration.renderedImageCacheBytes)).register(on: dicomWeb)
     DeleteRoutes(archive: archive, configuration: configuration).register(on: dicomWeb)
-    FHIRRoutes(service: FHIRService(archive: archive), configuration: configuration).register(on: router.group("fhir"))
+    FHIRRoutes(service: FHIRService(archive: archive), configuration: configuration, logger: logger).register(on: router.group("fhir"))
     if let enrichment { AIRoutes(pipeline: enrichment, configuration: configuration).register(on: router.group("ai")) }
     return router
 }

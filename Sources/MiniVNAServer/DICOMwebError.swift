@@ -10,7 +10,8 @@ import NIOHTTP1
 /// (ArchiveError, DICOMParseError) become HTTP statuses.
 struct DICOMwebError: HTTPResponseError, CustomStringConvertible {
     enum Kind: Sendable {
-        case badRequest, unauthorized, forbidden, notFound, notAcceptable, conflict, payloadTooLarge, unsupportedMediaType, rangeNotSatisfiable, serverError
+        case badRequest, unauthorized, forbidden, notFound, notAcceptable, conflict, payloadTooLarge, unsupportedMediaType, rangeNotSatisfiable,
+             serverError, unavailable, insufficientStorage
     }
 
     let kind: Kind
@@ -37,6 +38,8 @@ struct DICOMwebError: HTTPResponseError, CustomStringConvertible {
         case .unsupportedMediaType: return .unsupportedMediaType
         case .rangeNotSatisfiable: return .rangeNotSatisfiable
         case .serverError: return .internalServerError
+        case .unavailable: return .serviceUnavailable
+        case .insufficientStorage: return .init(code: 507, reasonPhrase: "Insufficient Storage")
         }
     }
 
@@ -47,7 +50,7 @@ struct DICOMwebError: HTTPResponseError, CustomStringConvertible {
         case .notFound: self.init(.notFound, error.reason)
         case .conflict, .studyMismatch: self.init(.conflict, error.reason)
         case .cannotUnderstand, .invalidInstance: self.init(.badRequest, error.reason)
-        case .storage: self.init(.serverError, error.reason)
+        case .storage: self.init(.unavailable, "the archive's storage failed (the server log has the details)")
         }
     }
 
@@ -61,7 +64,17 @@ struct DICOMwebError: HTTPResponseError, CustomStringConvertible {
         case let error as CodecError: return DICOMwebError(.notAcceptable, "cannot transcode: \(error.reason)")
         case let error as HTTPError: return DICOMwebError(error.status == .notFound ? .notFound : .badRequest, error.body ?? "\(error.status)")
         case let error as HTTPParserError: return DICOMwebError(.badRequest, "malformed HTTP request: \(error)")
-        default: return DICOMwebError(.serverError, "internal error: \(error)")
+        default: return DICOMwebError(.serverError, "internal error (the server log has the details)")
+        }
+    }
+
+    /// A storage failure as the client may see it: 507 when the volume is full, 503 when it
+    /// takes no writes (or failed otherwise), never the archive's own text, which names paths.
+    static func storage(_ condition: StorageCondition) -> DICOMwebError {
+        switch condition {
+        case .full: DICOMwebError(.insufficientStorage, "the archive's storage is full; nothing was stored")
+        case .readOnly(let why): DICOMwebError(.unavailable, "the archive's storage takes no writes (\(why)); nothing was stored")
+        case .writable: DICOMwebError(.unavailable, "the archive's storage failed; nothing was stored (the server log has the details)")
         }
     }
 
@@ -77,6 +90,9 @@ struct DICOMwebError: HTTPResponseError, CustomStringConvertible {
 /// Catches every error a route throws and answers with `DICOMwebError`'s body, so no error
 /// reaches the client without its reason and Content-Type.
 struct DICOMwebErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    /// Probed when storing fails, to say whether the volume is full or read-only.
+    let archive: Archive
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
@@ -86,9 +102,12 @@ struct DICOMwebErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             // server answers 400 with `Connection: close`.
             context.logger.notice("client error: malformed HTTP in \(request.method) \(request.uri.path): \(error)")
             throw error
+        } catch let error as ArchiveError where error.code == .storage {
+            context.logger.error("\(request.method) \(request.uri.path): storage failed: \(error)")
+            return try DICOMwebError.storage(archive.storageCondition()).response(from: request, context: context)
         } catch {
             let mapped = DICOMwebError.from(error)
-            if mapped.kind == .serverError { context.logger.error("\(request.method) \(request.uri): \(error)") }
+            if mapped.kind == .serverError { context.logger.error("\(request.method) \(request.uri.path): \(error)") }
             return try mapped.response(from: request, context: context)
         }
     }

@@ -4,6 +4,7 @@ import FHIR
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Logging
 import NIOCore
 import NIOHTTP1
 
@@ -12,6 +13,7 @@ import NIOHTTP1
 struct FHIRRoutes: Sendable {
     let service: FHIRService
     let configuration: ServerConfiguration
+    let logger: Logger
     static let maximumBody = 1 << 20
 
     /// - Parameter group: the `/fhir` group.
@@ -86,6 +88,9 @@ struct FHIRRoutes: Sendable {
             throw error
         } catch {
             let failure = Self.fhirError(error)
+            if failure.status == .serverError || failure.status == .unavailable {
+                logger.error("\(request.method) \(request.uri.path): \(error)")
+            }
             return Response(status: HTTPResponse.Status(code: failure.status.rawValue),
                             headers: [.contentType: "application/fhir+json; charset=utf-8"],
                             body: ResponseBody(byteBuffer: ByteBuffer(string: failure.operationOutcome.serialized())))
@@ -96,6 +101,8 @@ struct FHIRRoutes: Sendable {
         switch error {
         case let error as FHIRError: return error
         case let error as ArchiveError where error.code == .notFound: return FHIRError(.notFound, "not-found", error.reason)
+        case let error as ArchiveError where error.code == .storage:
+            return FHIRError(.unavailable, "transient", "the archive's storage failed; nothing was stored (the server log has the details)")
         case let error as DICOMwebError:
             let status: FHIRError.Status = switch error.kind {
             case .notFound: .notFound
@@ -106,9 +113,10 @@ struct FHIRRoutes: Sendable {
             case .forbidden: .forbidden
             case .unauthorized: .unauthorized
             case .serverError: .serverError
+            case .unavailable, .insufficientStorage: .unavailable
             }
             return FHIRError(status, status == .serverError ? "exception" : "invalid", error.reason)
-        default: return FHIRError(.serverError, "exception", "internal error: \(error)")
+        default: return FHIRError(.serverError, "exception", "internal error (the server log has the details)")
         }
     }
 

@@ -23,7 +23,7 @@ final class MultipartRelatedStream {
     private(set) var parts: [Part] = []
     private var currentHeaders: [String: String] = [:]
     private var currentFile: (url: URL, fd: Int32, size: Int, crc32: UInt32)?
-    private var failure: DICOMwebError?
+    private var failure: ArchiveError?
     private var pending: [UInt8] = []
     private static let writeBlockSize = 256 * 1024
 
@@ -41,7 +41,7 @@ final class MultipartRelatedStream {
         if let currentFile { close(currentFile.fd); unlink(currentFile.url.path) }
     }
 
-    func feed(_ buffer: ByteBuffer) throws(DICOMwebError) {
+    func feed(_ buffer: ByteBuffer) throws {
         buffer.withUnsafeReadableBytes { scanForCloseDelimiter($0) }
         do {
             try parser.execute(buffer)
@@ -87,7 +87,7 @@ final class MultipartRelatedStream {
         let url = store.makeTemporaryURL()
         let fd = open(url.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
-            failure = DICOMwebError(.serverError, "cannot create a temporary file: \(String(cString: strerror(errno)))")
+            failure = ArchiveError(.storage, "cannot create a temporary file: \(String(cString: strerror(errno)))")
             return
         }
         currentFile = (url, fd, 0, 0)
@@ -117,7 +117,7 @@ final class MultipartRelatedStream {
             return false
         }
         if failed {
-            failure = DICOMwebError(.serverError, "cannot write a temporary file: \(String(cString: strerror(errno)))")
+            failure = ArchiveError(.storage, "cannot write a temporary file: \(String(cString: strerror(errno)))")
         } else {
             currentFile?.size += pending.count
         }

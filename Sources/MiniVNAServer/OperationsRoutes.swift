@@ -12,7 +12,7 @@ public enum MiniVNAVersion {
 
 /// What is open to anyone: the root page a person sees who opens the server in a browser, and
 /// the health checks an orchestrator polls (`/health/live`: the process answers;
-/// `/health/ready`: the index answers and the data folder takes a write).
+/// `/health/ready`: the index answers and the data folder takes a write, `Archive.storageCondition`).
 struct OperationsRoutes: Sendable {
     let archive: Archive
     let configuration: ServerConfiguration
@@ -40,12 +40,10 @@ struct OperationsRoutes: Sendable {
         } catch {
             checks.append(("index", "the index does not answer"))
         }
-        let probe = configuration.dataDirectory.appendingPathComponent(".ready-\(UUID().uuidString)")
-        if FileManager.default.createFile(atPath: probe.path, contents: Data("ready".utf8)) {
-            try? FileManager.default.removeItem(at: probe)
-            checks.append(("storage", nil))
-        } else {
-            checks.append(("storage", "the data folder does not take writes"))
+        switch archive.storageCondition() {
+        case .writable: checks.append(("storage", nil))
+        case .full: checks.append(("storage", "the data folder's volume is full"))
+        case .readOnly(let why): checks.append(("storage", "the data folder takes no writes (\(why))"))
         }
         return checks
     }

@@ -66,19 +66,29 @@ struct STOWRoutes: Sendable {
         // One index transaction for the whole request; each instance succeeds or fails alone.
         let results = await archive.ingest(stagedFiles: dicomParts.map(\.file), context: IngestContext(origin: .stow, principal: context.principal),
                                            expectedStudyInstanceUID: study)
+        var storageFailure: DICOMwebError?
         for ((index, _), result) in zip(dicomParts, results) {
             switch result {
             case .success(let stored):
                 items[index] = Item(sopClassUID: stored.sopClassUID, sopInstanceUID: stored.sopInstanceUID,
                                     studyInstanceUID: stored.studyInstanceUID, seriesInstanceUID: stored.seriesInstanceUID)
             case .failure(let error):
-                // FailedSOPSequence items name the instance whenever its header was readable.
+                // FailedSOPSequence items name the instance whenever its header was readable; a
+                // storage failure says what the volume does, not the archive's text (it names paths).
+                var reason = error.reason
+                if error.code == .storage {
+                    context.logger.error("STOW part \(index + 1): storage failed: \(error)")
+                    storageFailure = storageFailure ?? DICOMwebError.storage(archive.storageCondition())
+                    reason = storageFailure!.reason
+                }
                 items[index] = Item(sopClassUID: error.sopClassUID ?? "", sopInstanceUID: error.sopInstanceUID ?? "",
-                                    failureReason: Self.failureReason(error), reason: "part \(index + 1): \(error.reason)")
+                                    failureReason: Self.failureReason(error), reason: "part \(index + 1): \(reason)")
             }
         }
         context.accessNote.touched(studies: Set(items.compactMap { $0?.studyInstanceUID }))
-        return try response(items.compactMap { $0 }, request: request, study: study)
+        // Nothing stored because the storage failed: the volume's state (503/507), not a conflict.
+        let unavailable = storageFailure.flatMap { failure in items.allSatisfy { $0?.failureReason == 0xA700 } ? failure.status : nil }
+        return try response(items.compactMap { $0 }, request: request, study: study, status: unavailable)
     }
 
     /// `multipart/related; type="application/dicom"; boundary=...` (type optional, parameters
@@ -113,7 +123,7 @@ struct STOWRoutes: Sendable {
         }
     }
 
-    private func response(_ items: [Item], request: Request, study: String?) throws -> Response {
+    private func response(_ items: [Item], request: Request, study: String?, status override: HTTPResponse.Status? = nil) throws -> Response {
         let base = configuration.baseURL(for: request)
         var ds = DataSet(characterSet: .utf8)
         let stored = items.filter { $0.failureReason == nil }
@@ -141,7 +151,7 @@ struct STOWRoutes: Sendable {
                 return entry
             })))
         }
-        let status: HTTPResponse.Status = failed.isEmpty ? .ok : stored.isEmpty ? .conflict : .accepted
+        let status: HTTPResponse.Status = override ?? (failed.isEmpty ? .ok : stored.isEmpty ? .conflict : .accepted)
         var headers: HTTPFields = [.contentType: "application/dicom+json"]
         // Why each instance failed, for people reading the exchange (FailureReason is only a code).
         for item in failed.prefix(20) {

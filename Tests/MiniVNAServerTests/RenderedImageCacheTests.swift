@@ -110,7 +110,7 @@ private func image(sop: String, pixels: [UInt8]) throws -> [UInt8] {
         let cache = RenderedImageCache(budget: 1 << 20)
         // The rendered and delete routes alone, around a cache the test can look into.
         let router = Router(context: AppRequestContext.self)
-        router.add(middleware: DICOMwebErrorMiddleware())
+        router.add(middleware: DICOMwebErrorMiddleware(archive: archive))
         let dicomWeb = router.group("dicom-web")
         RenderedRoutes(archive: archive, configuration: configuration, cache: cache).register(on: dicomWeb)
         DeleteRoutes(archive: archive, configuration: configuration).register(on: dicomWeb)

@@ -74,7 +74,7 @@ def test_capability_statement_lists_what_is_implemented(server):
     cs = CapabilityStatement.model_validate(r.json())
     assert cs.fhirVersion == "4.0.1"
     types = {res.type: res for res in cs.rest[0].resource}
-    assert set(types) == {"ImagingStudy", "Patient", "Endpoint", "Observation", "DiagnosticReport", "Device"}
+    assert set(types) == {"ImagingStudy", "Patient", "Endpoint", "Observation", "DiagnosticReport", "Device", "AuditEvent"}
     assert {i.code for i in types["DiagnosticReport"].interaction} == {"read", "search-type"}
     assert {p.name for p in types["DiagnosticReport"].searchParam} >= {"subject", "study", "imaging-study", "code", "status", "device"}
     assert {i.code for i in types["Observation"].interaction} == {"create", "read", "update", "delete", "search-type"}

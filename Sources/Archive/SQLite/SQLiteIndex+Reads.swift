@@ -34,11 +34,11 @@ extension SQLiteIndex {
         // Rows become Sendable values inside the closure, so the async read overload is used.
         pointLookup
             ? try lookup { db in try Self.storedFiles(selector, db) }
-            : try await pool.read { db in try Self.storedFiles(selector, db) }
+            : try await gate.reader(pool).read { db in try Self.storedFiles(selector, db) }
     }
 
     func representativeFiles(_ selector: InstanceSelector) async throws -> [IndexedFile] {
-        try await pool.read { db in try Self.representativeFiles(selector, db) }
+        try await gate.reader(pool).read { db in try Self.representativeFiles(selector, db) }
     }
 
     func renderingCandidates(_ selector: InstanceSelector, representativesOnly: Bool) throws -> (etag: String?, files: [IndexedFile]) {
@@ -54,7 +54,7 @@ extension SQLiteIndex {
 
     func metadata(_ selector: InstanceSelector) async throws -> (items: [[UInt8]], etag: String?) {
         let (conditions, arguments) = Self.conditions(selector)
-        return try await pool.read { db in
+        return try await gate.reader(pool).read { db in
             let items = try Data.fetchAll(db.cachedStatement(sql: """
                 SELECT instanceMetadata.json \(Self.instanceJoin)
                 JOIN instanceMetadata ON instanceMetadata.instanceRowID = instance.id
@@ -65,7 +65,7 @@ extension SQLiteIndex {
     }
 
     func metadataETag(_ selector: InstanceSelector) async throws -> String? {
-        try await pool.read { db in try Self.etag(selector, db) }
+        try await gate.reader(pool).read { db in try Self.etag(selector, db) }
     }
 
     func existingLevels(_ selector: InstanceSelector) throws -> (study: Bool, series: Bool) {
@@ -134,7 +134,7 @@ extension SQLiteIndex {
 
     func search(_ query: QIDOQuery) async throws -> [QIDORow] {
         let plan = try SQLiteQueryPlan(query)
-        return try await pool.read { db in
+        return try await gate.reader(pool).read { db in
             try Row.fetchAll(Self.queryStatements.statement(db, sql: plan.sql), arguments: StatementArguments(plan.arguments))
                 .map(Self.qidoRow)
         }
@@ -200,7 +200,7 @@ extension SQLiteIndex {
         let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
         let from = "FROM study JOIN patient ON patient.id = study.patientRowID"
         let sqlArguments = arguments
-        return try await pool.read { db in
+        return try await gate.reader(pool).read { db in
             let total = try Int.fetchOne(db, sql: "SELECT count(*) \(from) \(whereClause)", arguments: sqlArguments) ?? 0
             let rows = try Row.fetchAll(db, sql: """
                 SELECT \(Self.studyColumns) \(from) \(whereClause) ORDER BY study.id LIMIT ? OFFSET ?
@@ -210,7 +210,7 @@ extension SQLiteIndex {
     }
 
     func seriesSummaries(studyInstanceUID: String) async throws -> [SeriesSummary] {
-        try await pool.read { db in
+        try await gate.reader(pool).read { db in
             let rows = try Row.fetchAll(db, sql: """
                 SELECT series.id, series.seriesInstanceUID, series.seriesNumber, series.modality, series.seriesDescription,
                        series.bodyPartExamined, series.numberOfSeriesRelatedInstances,
@@ -257,7 +257,7 @@ extension SQLiteIndex {
         conditions.append("EXISTS (SELECT 1 FROM study WHERE study.patientRowID = patient.id)")
         let whereClause = "WHERE " + conditions.joined(separator: " AND ")
         let sqlArguments = arguments
-        return try await pool.read { db in
+        return try await gate.reader(pool).read { db in
             let total = try Int.fetchOne(db, sql: "SELECT count(*) FROM patient \(whereClause)", arguments: sqlArguments) ?? 0
             let rows = try Row.fetchAll(db, sql: """
                 SELECT patientKey, patientID, patientName, patientBirthDate, patientSex FROM patient \(whereClause)

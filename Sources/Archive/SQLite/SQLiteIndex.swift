@@ -7,6 +7,8 @@ import GRDB
 /// and the outbox. Derived data: `Archive.reindex()` rebuilds it from the files alone.
 final class SQLiteIndex: IndexStore {
     let pool: DatabasePool
+    /// Asked before every transaction (see `StorageGate`).
+    let gate: StorageGate
     /// A read-only connection of its own for point lookups (see `lookup`).
     private let lookups: DatabaseQueue
 
@@ -23,6 +25,7 @@ final class SQLiteIndex: IndexStore {
             pool = try DatabasePool(path: path, configuration: configuration)
             try SQLiteDurability.syncEveryCommit(pool)
             try Migrations.index.migrate(pool)
+            gate = StorageGate(databasePath: path)
             var readOnly = Configuration()
             readOnly.readonly = true
             readOnly.busyMode = .timeout(10)
@@ -30,6 +33,17 @@ final class SQLiteIndex: IndexStore {
         } catch {
             throw ArchiveError(.storage, "cannot open the index \(path): \(error)")
         }
+    }
+
+    /// A write transaction, refused before it starts when the files take no writes (`StorageGate`).
+    func gatedWrite<T: Sendable>(_ updates: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try gate.checkWritable()
+        return try await pool.write(updates)
+    }
+
+    func gatedWriteSync<T>(_ updates: (Database) throws -> T) throws -> T {
+        try gate.checkWritable()
+        return try pool.write(updates)
     }
 
     func close() throws {
@@ -45,7 +59,9 @@ final class SQLiteIndex: IndexStore {
     /// thread waiting for it waits for that query only; the pool's readers can be held by async
     /// reads that need a free cooperative thread to finish.
     func lookup<T>(_ body: (Database) throws -> T) throws -> T {
-        try lookups.read(body)
+        // While the files are frozen the lookup connection's mapped WAL index must not be touched.
+        if gate.frozen != nil { return try gate.reader(pool).read(body) }
+        return try lookups.read(body)
     }
 
     func storedInstance(sopInstanceUID uid: String) throws -> StoredInstance? {
@@ -67,7 +83,8 @@ final class SQLiteIndex: IndexStore {
 
     func transaction<T: Sendable>(_ body: @escaping @Sendable (any IndexTransaction) throws -> T,
                                   committed: @escaping @Sendable () -> Void) async throws -> T {
-        try await pool.writeWithoutTransaction { db in
+        try gate.checkWritable()
+        return try await pool.writeWithoutTransaction { db in
             try db.beginTransaction(.immediate)
             let result: T
             do {
@@ -88,13 +105,13 @@ final class SQLiteIndex: IndexStore {
     }
 
     func transactionNow<T>(_ body: (any IndexTransaction) throws -> T) throws -> T {
-        try pool.write { db in try body(SQLiteIndexTransaction(db: db)) }
+        try gatedWriteSync { db in try body(SQLiteIndexTransaction(db: db)) }
     }
 
     // MARK: Maintenance
 
     func allInstanceFiles() throws -> [(sopInstanceUID: String, path: String, size: Int, crc32: UInt32)] {
-        try pool.read { db in
+        try gate.reader(pool).read { db in
             try Row.fetchAll(db, sql: "SELECT sopInstanceUID, path, size, crc32 FROM instance ORDER BY id").map {
                 ($0[0], $0[1], $0[2], UInt32(truncatingIfNeeded: $0[3] as Int64))
             }
@@ -102,7 +119,7 @@ final class SQLiteIndex: IndexStore {
     }
 
     func counts() throws -> (studies: Int, series: Int, instances: Int) {
-        try pool.read { db in
+        try gate.reader(pool).read { db in
             (try Int.fetchOne(db, sql: "SELECT count(*) FROM study") ?? 0,
              try Int.fetchOne(db, sql: "SELECT count(*) FROM series") ?? 0,
              try Int.fetchOne(db, sql: "SELECT count(*) FROM instance") ?? 0)
@@ -110,14 +127,14 @@ final class SQLiteIndex: IndexStore {
     }
 
     func recordedChecksum(path: String) throws -> (size: Int, crc32: UInt32)? {
-        try pool.read { db in
+        try gate.reader(pool).read { db in
             try Row.fetchOne(db, sql: "SELECT size, crc32 FROM instance WHERE path = ?", arguments: [path])
                 .map { (size: $0[0] as Int, crc32: UInt32(truncatingIfNeeded: $0[1] as Int64)) }
         }
     }
 
     func instancesWithoutMetadata(limit: Int) throws -> [(rowID: Int64, path: String)] {
-        try pool.read { db in
+        try gate.reader(pool).read { db in
             try Row.fetchAll(db, sql: """
                 SELECT instance.id, instance.path FROM instance
                 LEFT JOIN instanceMetadata ON instanceMetadata.instanceRowID = instance.id
@@ -127,7 +144,7 @@ final class SQLiteIndex: IndexStore {
     }
 
     func setMetadata(_ items: [(rowID: Int64, json: [UInt8])]) throws {
-        try pool.write { db in
+        try gatedWriteSync { db in
             for (rowID, json) in items {
                 try db.execute(sql: "INSERT OR REPLACE INTO instanceMetadata (instanceRowID, json) VALUES (?, ?)",
                                arguments: [rowID, Data(json)])
@@ -136,14 +153,14 @@ final class SQLiteIndex: IndexStore {
     }
 
     func pendingDeletions(study: String?) throws -> [(id: Int64, path: String)] {
-        try pool.read { db in
+        try gate.reader(pool).read { db in
             try Row.fetchAll(db, sql: "SELECT id, path FROM pendingDeletion WHERE ? IS NULL OR studyInstanceUID = ? ORDER BY id",
                              arguments: [study, study]).map { (id: $0[0] as Int64, path: $0[1] as String) }
         }
     }
 
     func settlePendingDeletions(_ pending: [(id: Int64, path: String)], remove: (String) -> Bool) throws {
-        try pool.write { db in
+        try gatedWriteSync { db in
             for (id, path) in pending {
                 if try Int64.fetchOne(db, sql: "SELECT id FROM instance WHERE path = ?", arguments: [path]) == nil, !remove(path) {
                     continue   // kept for the next attempt (at the latest, the next start-up)
@@ -154,7 +171,7 @@ final class SQLiteIndex: IndexStore {
     }
 
     func removeAllInstances() throws {
-        try pool.write { db in
+        try gatedWriteSync { db in
             try db.execute(sql: "DELETE FROM instance; DELETE FROM series; DELETE FROM study; DELETE FROM patient;")
         }
     }
@@ -162,7 +179,7 @@ final class SQLiteIndex: IndexStore {
     func existingStudies(_ uids: Set<String>) throws -> Set<String> {
         guard !uids.isEmpty else { return [] }
         let list = Array(uids)
-        return try pool.read { db in
+        return try gate.reader(pool).read { db in
             var found = Set<String>()
             for start in stride(from: 0, to: list.count, by: 500) {
                 let chunk = Array(list[start..<min(start + 500, list.count)])
@@ -177,11 +194,11 @@ final class SQLiteIndex: IndexStore {
     // MARK: Outbox
 
     func outboxGeneration() throws -> String {
-        try pool.read { db in try String.fetchOne(db, sql: "SELECT generation FROM indexGeneration") ?? "" }
+        try gate.reader(pool).read { db in try String.fetchOne(db, sql: "SELECT generation FROM indexGeneration") ?? "" }
     }
 
     func outboxEvents(after id: Int64, limit: Int) throws -> [OutboxEvent] {
-        try pool.read { db in
+        try gate.reader(pool).read { db in
             try Row.fetchAll(db, sql: """
                 SELECT id, kind, studyInstanceUID, seriesInstanceUID, sopInstanceUID, origin, principal, occurredAt
                 FROM outbox WHERE id > ? AND kind IN (\(Self.knownKinds)) ORDER BY id LIMIT ?
@@ -199,13 +216,13 @@ final class SQLiteIndex: IndexStore {
     private static let knownKinds = ArchiveEvent.Kind.allCases.map { "'\($0.rawValue)'" }.joined(separator: ",")
 
     func outboxHighWater() throws -> Int64 {
-        try pool.read { db in
+        try gate.reader(pool).read { db in
             try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'outbox'") ?? 0
         }
     }
 
     func renewOutboxGeneration() throws -> String {
-        try pool.write { db in
+        try gatedWriteSync { db in
             try db.execute(sql: "UPDATE indexGeneration SET generation = lower(hex(randomblob(16)))")
             return try String.fetchOne(db, sql: "SELECT generation FROM indexGeneration") ?? ""
         }
@@ -214,7 +231,7 @@ final class SQLiteIndex: IndexStore {
     // MARK: Observations of older data folders
 
     func legacyObservations() throws -> [LegacyObservation] {
-        try pool.read { db in
+        try gate.reader(pool).read { db in
             guard try db.tableExists("fhirObservation") else { return [] }
             var tokens: [String: [ObservationSearchValues.Token]] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT observationID, parameter, system, code FROM fhirObservationToken") {
@@ -237,7 +254,7 @@ final class SQLiteIndex: IndexStore {
     }
 
     func dropLegacyObservations() throws {
-        try pool.write { db in
+        try gatedWriteSync { db in
             guard try db.tableExists("fhirObservation") else { return }
             try db.execute(sql: """
                 DROP TABLE fhirObservationToken; DROP TABLE fhirObservationDerivedFrom; DROP TABLE fhirObservation;

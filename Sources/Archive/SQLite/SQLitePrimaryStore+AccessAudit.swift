@@ -4,7 +4,7 @@ import GRDB
 /// The access audit in `primary.sqlite`: one row per request, and the studies each named.
 extension SQLitePrimaryStore {
     func recordAccess(_ records: [AccessRecord]) async throws {
-        try await pool.write { db in
+        try await gatedWrite { db in
             for record in records {
                 try db.execute(sql: """
                     INSERT INTO accessAudit (time, principal, roles, clientAddress, method, path, status, bytes)
@@ -37,7 +37,7 @@ extension SQLitePrimaryStore {
         add("status >= ?", filter.minimumStatus)
         add("status <= ?", filter.maximumStatus)
         let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-        return try await pool.read { [arguments] db in
+        return try await gate.reader(pool).read { [arguments] db in
             let total = try Int.fetchOne(db, sql: "SELECT count(*) FROM accessAudit \(whereClause)", arguments: arguments) ?? 0
             var records = try Row.fetchAll(db, sql: """
                 SELECT id, time, principal, roles, clientAddress, method, path, status, bytes
@@ -58,7 +58,7 @@ extension SQLitePrimaryStore {
     }
 
     func pruneAccessRecords(before time: Double) async throws -> Int {
-        try await pool.write { db in
+        try await gatedWrite { db in
             try db.execute(sql: "DELETE FROM accessAudit WHERE time < ?", arguments: [time])
             return db.changesCount
         }

@@ -30,7 +30,7 @@ extension SQLitePrimaryStore {
     }
 
     func enqueueAnalyses(_ requests: [AnalysisJobRequest], batch: (id: String, description: String)?, now: Double) async throws -> Int {
-        try await pool.write { db in
+        try await gatedWrite { db in
             if let batch {
                 try db.execute(sql: "INSERT OR IGNORE INTO aiBatch (id, createdAt, description) VALUES (?, ?, ?)",
                                arguments: [batch.id, now, batch.description])
@@ -59,7 +59,7 @@ extension SQLitePrimaryStore {
     }
 
     func claimAnalysisJobs(limit: Int, now: Double) async throws -> [AnalysisJob] {
-        try await pool.write { db in
+        try await gatedWrite { db in
             // Retrospective batches after everything else, so a large one never holds back live
             // studies; jobs of a cancelled batch are never claimed.
             let ids = try Int64.fetchAll(db, sql: """
@@ -81,7 +81,7 @@ extension SQLitePrimaryStore {
     }
 
     func requeueInterruptedAnalyses(maximumAttempts: Int, now: Double) async throws -> (requeued: Int, failed: Int) {
-        try await pool.write { db in
+        try await gatedWrite { db in
             // A job whose every attempt ended with the process (a crash it causes) stops here.
             let reason = "the process stopped during each of its \(maximumAttempts) attempts"
             try db.execute(sql: """
@@ -100,7 +100,7 @@ extension SQLitePrimaryStore {
     }
 
     func choosePredecessor(job: Int64) async throws -> AnalysisJob? {
-        try await pool.write { db in
+        try await gatedWrite { db in
             guard let row = try Row.fetchOne(db, sql: """
                 SELECT studyInstanceUID, analyzer, analyzerVersion, generation, predecessorChosen, predecessorJobID FROM aiJob WHERE id = ?
                 """, arguments: [job]) else { return nil }
@@ -122,7 +122,7 @@ extension SQLitePrimaryStore {
 
     func finishAnalysisAttempt(job: AnalysisJob, _ outcome: AnalysisAttemptOutcome, now: Double) async throws {
         let outputs = Self.encodeOutputs(outcome.outputs)
-        try await pool.write { db in
+        try await gatedWrite { db in
             if outcome.recordsRun {
                 try db.execute(sql: """
                     INSERT INTO aiRun (jobID, studyInstanceUID, analyzer, analyzerVersion, trigger, attempt, startedAt, runtime, status,
@@ -147,20 +147,20 @@ extension SQLitePrimaryStore {
     }
 
     func analysisJob(id: Int64) async throws -> AnalysisJob? {
-        try await pool.read { db in
+        try await gate.reader(pool).read { db in
             try Row.fetchOne(db, sql: "SELECT \(Self.jobColumns) FROM aiJob WHERE id = ?", arguments: [id]).flatMap(Self.job)
         }
     }
 
     func analysisJobs(studyInstanceUID: String) async throws -> [AnalysisJob] {
-        try await pool.read { db in
+        try await gate.reader(pool).read { db in
             try Row.fetchAll(db, sql: "SELECT \(Self.jobColumns) FROM aiJob WHERE studyInstanceUID = ? ORDER BY id",
                              arguments: [studyInstanceUID]).compactMap(Self.job)
         }
     }
 
     func nextAnalysisDue() async throws -> Double? {
-        try await pool.read { db in try Double.fetchOne(db, sql: "SELECT min(notBefore) FROM aiJob WHERE status = 'queued'") }
+        try await gate.reader(pool).read { db in try Double.fetchOne(db, sql: "SELECT min(notBefore) FROM aiJob WHERE status = 'queued'") }
     }
 
     func analysisRuns(_ filter: AnalysisRunFilter, limit: Int, offset: Int) async throws -> (total: Int, runs: [AnalysisRun]) {
@@ -179,7 +179,7 @@ extension SQLitePrimaryStore {
         add("startedAt >= ?", filter.startedFrom)
         add("startedAt <= ?", filter.startedTo)
         let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-        return try await pool.read { [arguments] db in
+        return try await gate.reader(pool).read { [arguments] db in
             let total = try Int.fetchOne(db, sql: "SELECT count(*) FROM aiRun \(whereClause)", arguments: arguments) ?? 0
             let runs = try Row.fetchAll(db, sql: """
                 SELECT id, jobID, studyInstanceUID, analyzer, analyzerVersion, trigger, attempt, startedAt, runtime, status, reason, outputs
@@ -197,7 +197,7 @@ extension SQLitePrimaryStore {
     }
 
     func analyzerStatistics() async throws -> [AnalyzerRunStatistics] {
-        try await pool.read { db in
+        try await gate.reader(pool).read { db in
             var counts: [String: [AnalysisRunStatus: Int]] = [:]
             var names: [String: (String, String)] = [:]
             for row in try Row.fetchAll(db, sql: """
@@ -230,7 +230,7 @@ extension SQLitePrimaryStore {
     }
 
     func analysisBatch(id: String) async throws -> AnalysisBatch? {
-        try await pool.read { db in
+        try await gate.reader(pool).read { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT createdAt, description, cancelledAt FROM aiBatch WHERE id = ?",
                                              arguments: [id]) else { return nil }
             var byStatus: [AnalysisJobStatus: Int] = [:]
@@ -243,7 +243,7 @@ extension SQLitePrimaryStore {
     }
 
     func cancelAnalysisBatch(id: String, now: Double) async throws -> Bool {
-        try await pool.write { db in
+        try await gatedWrite { db in
             try db.execute(sql: "UPDATE aiBatch SET cancelledAt = coalesce(cancelledAt, ?) WHERE id = ?", arguments: [now, id])
             guard db.changesCount > 0 else { return false }
             try db.execute(sql: """
@@ -255,7 +255,7 @@ extension SQLitePrimaryStore {
     }
 
     func stableGeneration(study: String) async throws -> Int {
-        try await pool.read { db in
+        try await gate.reader(pool).read { db in
             try Int.fetchOne(db, sql: "SELECT generation FROM studyGeneration WHERE studyInstanceUID = ?", arguments: [study]) ?? 0
         }
     }
@@ -263,7 +263,7 @@ extension SQLitePrimaryStore {
     // MARK: Other FHIR resources
 
     func storedResource(type: String, id: String) async throws -> StoredResourceRecord? {
-        try await pool.read { db in
+        try await gate.reader(pool).read { db in
             try Row.fetchOne(db, sql: "SELECT versionId, lastUpdated, json FROM fhirResource WHERE resourceType = ? AND id = ?",
                              arguments: [type, id]).map {
                 StoredResourceRecord(resourceType: type, id: id, versionId: $0[0], lastUpdated: $0[1], json: $0[2])
@@ -273,7 +273,7 @@ extension SQLitePrimaryStore {
 
     func writeStoredResource(type: String, id: String, values: StoredResourceValues, now: Double,
                              render: @escaping @Sendable (Int, Double) throws -> String) async throws -> StoredResourceRecord {
-        try await pool.write { db in
+        try await gatedWrite { db in
             if let current = try Row.fetchOne(db, sql: """
                 SELECT versionId, lastUpdated, json FROM fhirResource WHERE resourceType = ? AND id = ?
                 """, arguments: [type, id]) {
@@ -323,7 +323,7 @@ extension SQLitePrimaryStore {
             }
         }
         let whereClause = conditions.joined(separator: " AND ")
-        return try await pool.read { [arguments] db in
+        return try await gate.reader(pool).read { [arguments] db in
             let total = try Int.fetchOne(db, sql: "SELECT count(*) FROM fhirResource WHERE \(whereClause)", arguments: arguments) ?? 0
             let rows = try String.fetchAll(db, sql: """
                 SELECT json FROM fhirResource WHERE \(whereClause) ORDER BY lastUpdated, id LIMIT ? OFFSET ?

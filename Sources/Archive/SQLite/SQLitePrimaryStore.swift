@@ -5,6 +5,8 @@ import GRDB
 /// the files. Synced at every commit like the index.
 final class SQLitePrimaryStore: PrimaryStore {
     let pool: DatabasePool
+    /// Asked before every transaction (see `StorageGate`).
+    let gate: StorageGate
 
     init(path: String) throws {
         var configuration = Configuration()
@@ -15,9 +17,21 @@ final class SQLitePrimaryStore: PrimaryStore {
             pool = try DatabasePool(path: path, configuration: configuration)
             try SQLiteDurability.syncEveryCommit(pool)
             try Migrations.primary.migrate(pool)
+            gate = StorageGate(databasePath: path)
         } catch {
             throw ArchiveError(.storage, "cannot open the primary store \(path): \(error)")
         }
+    }
+
+    /// A write transaction, refused before it starts when the files take no writes (`StorageGate`).
+    func gatedWrite<T: Sendable>(_ updates: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try gate.checkWritable()
+        return try await pool.write(updates)
+    }
+
+    func gatedWriteSync<T>(_ updates: (Database) throws -> T) throws -> T {
+        try gate.checkWritable()
+        return try pool.write(updates)
     }
 
     func close() throws {
@@ -65,7 +79,7 @@ final class SQLitePrimaryStore: PrimaryStore {
     // MARK: Event log
 
     func appendRelayed(_ events: [OutboxEvent], generation: String) throws -> Int64 {
-        try pool.write { db in
+        try gatedWriteSync { db in
             let insert = try db.cachedStatement(sql: """
                 INSERT INTO event (kind, studyInstanceUID, seriesInstanceUID, sopInstanceUID, origin, principal, occurredAt,
                     sourceGeneration, sourceID)
@@ -104,7 +118,7 @@ final class SQLitePrimaryStore: PrimaryStore {
     }
 
     func relayedThrough(generation: String) throws -> Int64 {
-        try pool.read { db in
+        try gate.reader(pool).read { db in
             try Int64.fetchOne(db, sql: "SELECT relayedThrough FROM relayState WHERE generation = ?", arguments: [generation]) ?? 0
         }
     }
@@ -114,11 +128,11 @@ final class SQLitePrimaryStore: PrimaryStore {
     }
 
     func latestSequence() throws -> Int64 {
-        try pool.read { db in try Self.latestSequence(db) }
+        try gate.reader(pool).read { db in try Self.latestSequence(db) }
     }
 
     func events(after sequence: Int64, limit: Int) throws -> [ArchiveEvent] {
-        try pool.read { db in
+        try gate.reader(pool).read { db in
             try Row.fetchAll(db, sql: """
                 SELECT sequence, kind, studyInstanceUID, seriesInstanceUID, sopInstanceUID, origin, principal, occurredAt, generation
                 FROM event WHERE sequence > ? AND kind IN (\(Self.knownKinds)) ORDER BY sequence LIMIT ?
@@ -135,13 +149,13 @@ final class SQLitePrimaryStore: PrimaryStore {
     private static let knownKinds = ArchiveEvent.Kind.allCases.map { "'\($0.rawValue)'" }.joined(separator: ",")
 
     func cursor(consumer: String) throws -> Int64 {
-        try pool.read { db in
+        try gate.reader(pool).read { db in
             try Int64.fetchOne(db, sql: "SELECT sequence FROM consumerCursor WHERE consumer = ?", arguments: [consumer]) ?? 0
         }
     }
 
     func setCursor(consumer: String, to sequence: Int64) throws {
-        try pool.write { db in
+        try gatedWriteSync { db in
             try db.execute(sql: """
                 INSERT INTO consumerCursor (consumer, sequence) VALUES (?, ?)
                 ON CONFLICT (consumer) DO UPDATE SET sequence = excluded.sequence
@@ -152,11 +166,11 @@ final class SQLitePrimaryStore: PrimaryStore {
     // MARK: Study stability
 
     func oldestPendingActivity() throws -> Double? {
-        try pool.read { db in try Double.fetchOne(db, sql: "SELECT min(lastActivity) FROM pendingStability") }
+        try gate.reader(pool).read { db in try Double.fetchOne(db, sql: "SELECT min(lastActivity) FROM pendingStability") }
     }
 
     func markStable(quietBefore: Double, now: Double) throws -> (studies: [String], latest: Int64) {
-        try pool.write { db in
+        try gatedWriteSync { db in
             let studies = try String.fetchAll(db, sql: """
                 SELECT studyInstanceUID FROM pendingStability WHERE lastActivity <= ? ORDER BY lastActivity
                 """, arguments: [quietBefore])
@@ -178,7 +192,7 @@ final class SQLitePrimaryStore: PrimaryStore {
     // MARK: Observations
 
     func observation(id: String) async throws -> ObservationRecord? {
-        try await pool.read { db in
+        try await gate.reader(pool).read { db in
             try Row.fetchOne(db, sql: "SELECT versionId, lastUpdated, deleted, json FROM fhirObservation WHERE id = ?",
                              arguments: [id]).map { row in
                 ObservationRecord(id: id, versionId: row[0], lastUpdated: row[1], deleted: (row[2] as Int) != 0, json: row[3])
@@ -187,7 +201,7 @@ final class SQLitePrimaryStore: PrimaryStore {
     }
 
     func writeObservation(_ write: ObservationWrite) async throws -> ObservationWriteOutcome {
-        try await pool.write { db in
+        try await gatedWrite { db in
             let current = try Row.fetchOne(db, sql: "SELECT versionId FROM fhirObservation WHERE id = ?", arguments: [write.id])
             if write.creating, current != nil { return .alreadyExists }
             if !write.creating, current == nil { return .doesNotExist }
@@ -223,7 +237,7 @@ final class SQLitePrimaryStore: PrimaryStore {
     }
 
     func deleteObservation(id: String, now: Double) async throws -> Bool {
-        try await pool.write { db in
+        try await gatedWrite { db in
             guard let deleted = try Int.fetchOne(db, sql: "SELECT deleted FROM fhirObservation WHERE id = ?", arguments: [id]) else {
                 return false
             }
@@ -239,7 +253,7 @@ final class SQLitePrimaryStore: PrimaryStore {
     func searchObservations(_ filter: ObservationFilter, limit: Int, offset: Int) async throws -> (total: Int, resources: [String]) {
         let (conditions, arguments) = Self.sql(filter)
         let whereClause = (["o.deleted = 0"] + conditions).joined(separator: " AND ")
-        return try await pool.read { db in
+        return try await gate.reader(pool).read { db in
             let total = try Int.fetchOne(db, sql: "SELECT count(*) FROM fhirObservation o WHERE \(whereClause)",
                                          arguments: arguments) ?? 0
             let rows = try String.fetchAll(db, sql: """
@@ -293,7 +307,7 @@ final class SQLitePrimaryStore: PrimaryStore {
     }
 
     func observationStudyReferences() throws -> [(observationID: String, studyInstanceUID: String)] {
-        try pool.read { db in
+        try gate.reader(pool).read { db in
             try Row.fetchAll(db, sql: """
                 SELECT d.observationID, d.studyInstanceUID FROM fhirObservationDerivedFrom d
                 JOIN fhirObservation o ON o.id = d.observationID WHERE o.deleted = 0 ORDER BY d.observationID
@@ -302,7 +316,7 @@ final class SQLitePrimaryStore: PrimaryStore {
     }
 
     func adopt(_ legacy: [LegacyObservation]) throws {
-        try pool.write { db in
+        try gatedWriteSync { db in
             for item in legacy {
                 let record = item.record
                 guard try Int.fetchOne(db, sql: "SELECT 1 FROM fhirObservation WHERE id = ?", arguments: [record.id]) == nil else {

@@ -19,6 +19,7 @@ public final class AccessAuditRecorder: Sendable {
     let flushInterval: Duration
     let batchLimit: Int
     private let state = Mutex(State())
+    static let maximumPending = 100_000
 
     public init(archive: Archive, logger: Logger, flushInterval: Duration = .milliseconds(250), batchLimit: Int = 512) {
         self.archive = archive
@@ -58,8 +59,15 @@ public final class AccessAuditRecorder: Sendable {
             try await archive.recordAccess(batch)
         } catch {
             logger.error("access audit: \(batch.count) records could not be written: \(error)")
-            // Kept for the next flush rather than dropped.
-            state.withLock { $0.pending.insert(contentsOf: batch, at: 0) }
+            // Kept for the next flush rather than dropped, up to a bound (a volume that stays
+            // read-only must not exhaust memory): beyond it the oldest go, and the log says so.
+            let dropped = state.withLock { state -> Int in
+                state.pending.insert(contentsOf: batch, at: 0)
+                let excess = max(0, state.pending.count - Self.maximumPending)
+                state.pending.removeFirst(excess)
+                return excess
+            }
+            if dropped > 0 { logger.error("access audit: \(dropped) records dropped: the store has refused writes too long") }
         }
     }
 }
