@@ -222,6 +222,11 @@ extension Archive {
     }
 
     /// Seconds since 1970 when the next queued job becomes due (nil: none queued).
+    /// Jobs waiting and jobs being analysed now (the metrics' AI queue depth).
+    public func analysisQueueDepth() async throws -> (queued: Int, running: Int) {
+        try await primary.analysisQueueDepth()
+    }
+
     public func nextAnalysisDue() async throws -> Double? {
         try await primary.nextAnalysisDue()
     }

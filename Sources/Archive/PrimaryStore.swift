@@ -48,6 +48,7 @@ protocol PrimaryStore: Sendable {
     func analysisJob(id: Int64) async throws -> AnalysisJob?
     func analysisJobs(studyInstanceUID: String) async throws -> [AnalysisJob]
     func nextAnalysisDue() async throws -> Double?
+    func analysisQueueDepth() async throws -> (queued: Int, running: Int)
     func analysisRuns(_ filter: AnalysisRunFilter, limit: Int, offset: Int) async throws -> (total: Int, runs: [AnalysisRun])
     func analyzerStatistics() async throws -> [AnalyzerRunStatistics]
     func analysisBatch(id: String) async throws -> AnalysisBatch?

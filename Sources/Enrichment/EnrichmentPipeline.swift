@@ -2,6 +2,7 @@ import Archive
 import DICOM
 import Foundation
 import Logging
+import Metrics
 
 /// The AI pipeline: `study.stable` events (a durable cursor, consumer "ai") and explicit
 /// requests become jobs in the archive's queue (primary data, once per idempotency key); a
@@ -171,6 +172,10 @@ public final class EnrichmentPipeline: Sendable {
                 }
             }
         }
+        // Runs by analyzer and status, with their durations (`/metrics`).
+        Timer(label: "minivna_ai_run_duration", dimensions: [("analyzer", "\(job.analyzer)@\(job.analyzerVersion)"),
+                                                             ("status", outcome.runStatus.rawValue)], preferredDisplayUnit: .seconds)
+            .recordNanoseconds(Int64(outcome.runtime * 1e9))
         do {
             try await archive.finishAnalysisAttempt(job: job, outcome)
             let level: Logger.Level = outcome.runStatus == .succeeded || outcome.runStatus == .skipped ? .info : .warning

@@ -26,6 +26,7 @@ public func buildServices(
     ]
     if let enrichment { services.append(EnrichmentService(pipeline: enrichment, logger: logger)) }
     services.append(AccessAuditService(recorder: access.audit, retention: configuration.auditRetention))
+    if access.metrics != nil { services.append(ArchiveMetricsSampler(archive: archive, logger: logger)) }
     services.append(buildApplication(configuration, archive: archive, enrichment: enrichment, access: access, logger: logger,
                                      onServerRunning: onServerRunning))
     return services
@@ -77,6 +78,8 @@ public func buildRouter(_ configuration: ServerConfiguration, archive: Archive, 
     // Middleware order matters: the first added is the outermost. Errors become responses
     // innermost, so CORS headers are added to error responses too (CORSMiddleware wraps thrown
     // errors otherwise); the origin filter is outermost so it sees what CORS added.
+    // Request counts and durations per route pattern, method and status (`/metrics`).
+    if access.metrics != nil { router.add(middleware: MetricsMiddleware()) }
     let origins = configuration.corsAllowedOrigins
     if origins != ["*"] {
         router.add(middleware: AllowedOriginsMiddleware(origins: Set(origins)))
@@ -93,7 +96,7 @@ public func buildRouter(_ configuration: ServerConfiguration, archive: Archive, 
     router.add(middleware: AccessAuditMiddleware(recorder: access.audit, permissions: access.permissions))
     router.add(middleware: DICOMwebErrorMiddleware(archive: archive))
     router.add(middleware: AccessControlMiddleware(authenticator: access.authenticator, permissions: access.permissions))
-    OperationsRoutes(archive: archive, configuration: configuration).register(on: router)
+    OperationsRoutes(archive: archive, configuration: configuration, metrics: access.metrics).register(on: router)
     AuditRoutes(archive: archive).register(on: router)
     let dicomWeb = router.group(RouterPath(configuration.dicomWebPath))
     STOWRoutes(archive: archive, configuration: configuration).register(on: dicomWeb)
@@ -116,9 +119,12 @@ public struct AccessControl: Sendable {
     let permissions: RoutePermissions
     public let audit: AccessAuditRecorder
     let jobTokens: JobTokenIssuer
+    /// The Prometheus exporter, when the configuration asks for metrics.
+    let metrics: ServerMetrics?
 
     public init(_ configuration: ServerConfiguration, archive: Archive, logger: Logger) {
         jobTokens = JobTokenIssuer()
+        metrics = configuration.metricsEnabled ? ServerMetrics.shared : nil
         authenticator = configuration.security.isEnabled ? Authenticator(configuration.security, jobTokens: jobTokens) : nil
         permissions = RoutePermissions(dicomWebPath: configuration.dicomWebPath)
         audit = AccessAuditRecorder(archive: archive, logger: logger)

@@ -3,6 +3,7 @@ import DICOM
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Metrics
 
 /// STOW-RS (PS3.18 §10.5): `POST /studies` and `POST /studies/{study}` with
 /// `multipart/related; type="application/dicom"`, streamed to disk part by part.
@@ -86,6 +87,10 @@ struct STOWRoutes: Sendable {
             }
         }
         context.accessNote.touched(studies: Set(items.compactMap { $0?.studyInstanceUID }))
+        let storedCount = items.filter { $0?.failureReason == nil }.count
+        Counter(label: "minivna_stow_instances", dimensions: [("outcome", "stored")]).increment(by: storedCount)
+        Counter(label: "minivna_stow_instances", dimensions: [("outcome", "failed")]).increment(by: items.count - storedCount)
+        Counter(label: "minivna_stow_bytes").increment(by: received)
         // Nothing stored because the storage failed: the volume's state (503/507), not a conflict.
         let unavailable = storageFailure.flatMap { failure in items.allSatisfy { $0?.failureReason == 0xA700 } ? failure.status : nil }
         return try response(items.compactMap { $0 }, request: request, study: study, status: unavailable)

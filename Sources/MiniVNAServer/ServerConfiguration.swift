@@ -30,6 +30,8 @@ public struct ServerConfiguration: Sendable {
     public var enrichment: EnrichmentSettings
     /// Who may sign in and how; authentication is on once any credential is configured.
     public var security = SecuritySettings()
+    /// `/metrics` and the metrics recorded for it (the process's one swift-metrics backend).
+    public var metricsEnabled = false
     /// Header, body and idle timeouts, connections per client.
     public var connectionLimits = ConnectionLimits()
     /// How long access-audit records are kept (nil: forever).

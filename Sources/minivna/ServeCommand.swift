@@ -78,6 +78,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Flag(name: .customLong("insecure-no-auth"), help: "Serve a non-loopback address without authentication (prints a warning).")
     var insecureNoAuth = false
 
+    @Flag(name: .customLong("no-metrics"), help: "No /metrics (Prometheus text format) and no metrics recorded.")
+    var noMetrics = false
+
     @Option(help: "Days access-audit records are kept; 0 keeps them forever (default 365).")
     var auditRetentionDays: Int = 365
 
@@ -197,6 +200,7 @@ struct ServeCommand: AsyncParsableCommand {
             shutdownGracePeriod: .milliseconds(Int(shutdownGraceSeconds * 1000)), enrichment: try enrichmentSettings())
         configuration.security = try securitySettings()
         configuration.connectionLimits = try connectionLimits()
+        configuration.metricsEnabled = !noMetrics
         configuration.auditRetention = auditRetentionDays == 0 ? nil : .seconds(auditRetentionDays * 86_400)
         let security = configuration.security
         if !security.isEnabled {

@@ -30,6 +30,7 @@ import TestSupport
         init(security: SecuritySettings? = nil) throws {
             temporary = try TemporaryArchive()
             var configuration = ServerConfiguration(dataDirectory: temporary.directory)
+            configuration.metricsEnabled = true
             if let security {
                 configuration.security = security
             } else {
@@ -184,6 +185,21 @@ import TestSupport
         #expect(records.contains { $0.status == 401 && $0.principal == nil })
         let pruned = try await server.temporary.archive.pruneAccessRecords(before: Date().timeIntervalSince1970 + 1)
         #expect(pruned == 3)
+    }
+
+    @Test func metricsCountRequestsPerRouteAndStatusWithoutCredentials() async throws {
+        let server = try Server()
+        #expect(try await server.status(.get, "/dicom-web/studies", headers: Self.bearer(Self.tokens[.reader]!)) == .ok)
+        let text = try await server.app.test(.router) { client in
+            try await client.execute(uri: "/metrics", method: .get) { response in
+                #expect(response.status == .ok)
+                #expect(response.headers[.contentType]?.hasPrefix("text/plain") == true)
+                return String(buffer: response.body)
+            }
+        }
+        #expect(text.contains("http_server_request_duration"))
+        #expect(text.contains(#"http_route="/dicom-web/studies""#))
+        #expect(!text.contains("2.25."))
     }
 
     @Test func credentialsFileErrorsNameTheKey() throws {

@@ -159,6 +159,14 @@ extension SQLitePrimaryStore {
         }
     }
 
+    func analysisQueueDepth() async throws -> (queued: Int, running: Int) {
+        try await gate.reader(pool).read { db in
+            let queued = try Int.fetchOne(db, sql: "SELECT count(*) FROM aiJob WHERE status = 'queued'") ?? 0
+            let running = try Int.fetchOne(db, sql: "SELECT count(*) FROM aiJob WHERE status = 'running'") ?? 0
+            return (queued, running)
+        }
+    }
+
     func nextAnalysisDue() async throws -> Double? {
         try await gate.reader(pool).read { db in try Double.fetchOne(db, sql: "SELECT min(notBefore) FROM aiJob WHERE status = 'queued'") }
     }

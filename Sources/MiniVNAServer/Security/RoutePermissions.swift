@@ -14,6 +14,7 @@ struct RoutePermissions: Sendable {
             (.get, "/", .open),
             (.get, "/health/live", .open),
             (.get, "/health/ready", .open),
+            (.get, "/metrics", .open),
             // DICOMweb: search and retrieve, store, delete.
             (.get, studies, .read), (.get, "\(dicomWebPath)/series", .read), (.get, "\(dicomWebPath)/instances", .read),
             (.get, "\(study)/series", .read), (.get, "\(study)/instances", .read), (.get, "\(series)/instances", .read),

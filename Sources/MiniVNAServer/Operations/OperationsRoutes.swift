@@ -12,13 +12,22 @@ public enum MiniVNAVersion {
 
 /// What is open to anyone: the root page a person sees who opens the server in a browser, and
 /// the health checks an orchestrator polls (`/health/live`: the process answers;
-/// `/health/ready`: the index answers and the data folder takes a write, `Archive.storageCondition`).
+/// `/health/ready`: the index answers and the data folder takes a write, `Archive.storageCondition`), and
+/// `/metrics` for Prometheus (no patient data in it: route patterns, counts, durations).
 struct OperationsRoutes: Sendable {
     let archive: Archive
     let configuration: ServerConfiguration
+    /// nil: no `/metrics` (in-process tests that do not ask for it).
+    let metrics: ServerMetrics?
 
     func register(on router: Router<AppRequestContext>) {
         router.get("/") { request, _ in rootPage(request) }
+        if let metrics {
+            router.get("/metrics") { _, _ in
+                Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8", .cacheControl: "no-store"],
+                         body: ResponseBody(byteBuffer: metrics.exposition()))
+            }
+        }
         router.get("/health/live") { _, _ in
             Self.json(.ok, #"{"status":"pass"}"#)
         }
@@ -64,7 +73,7 @@ struct OperationsRoutes: Sendable {
             <li>DICOMweb (QIDO-RS, WADO-RS, STOW-RS): <code>\(dicomWeb)</code>, e.g. <code>\(dicomWeb)/studies</code></li>
             <li>FHIR R4: <code>\(fhir)</code>, CapabilityStatement at <code>\(fhir)/metadata</code></li>
             <li>AI results and runs: <code>\(Self.escape(origin))/ai/runs</code></li>
-            <li>Health: <code>/health/live</code>, <code>/health/ready</code></li>
+            <li>Health: <code>/health/live</code>, <code>/health/ready</code>; metrics: <code>/metrics</code></li>
             </ul>
             <p>\(authentication)</p>
             <p>Documentation: README.md (set-up, configuration, examples) and CONFORMANCE.md (every endpoint,
