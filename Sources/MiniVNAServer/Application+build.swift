@@ -4,6 +4,8 @@ import FHIR
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import Logging
 import NIOCore
 import ServiceLifecycle
@@ -47,22 +49,31 @@ public func buildServiceGroup(
 
 /// The MiniVNA HTTP application over `archive`: every route and middleware (`buildRouter`) on
 /// an HTTP/1.1 server whose `Expect: 100-continue` answers wait for the route's decision.
-/// - Parameter onServerRunning: called with `http://HOST:PORT` once the port is bound.
+/// - Parameter onServerRunning: called with `http://HOST:PORT` (`https` with TLS) once the port is bound.
 public func buildApplication(
     _ configuration: ServerConfiguration, archive: Archive, enrichment: EnrichmentPipeline? = nil, access: AccessControl? = nil,
     logger: Logger, onServerRunning: @escaping @Sendable (String) async -> Void = { _ in }
 ) -> some ApplicationProtocol {
     let counter = ClientConnectionCounter()
+    let http1 = HTTPServerBuilder.http1(configuration: .init(
+        additionalChannelHandlers: [ConnectionGuard(limits: configuration.connectionLimits, counter: counter), ExpectContinueHandler()],
+        idleTimeout: TimeAmount(configuration.connectionLimits.idleTimeout)))
+    // HTTPS when configured (the certificate and key were read and paired when the configuration
+    // was made); never plain HTTP in its place.
+    let server: HTTPServerBuilder
+    if let tls = configuration.tls {
+        do { server = try .tls(http1, tlsConfiguration: tls) } catch { fatalError("TLS configuration refused: \(error)") }
+    } else {
+        server = http1
+    }
     return Application(
         router: buildRouter(configuration, archive: archive, enrichment: enrichment, access: access, logger: logger),
-        server: .http1(configuration: .init(
-            additionalChannelHandlers: [ConnectionGuard(limits: configuration.connectionLimits, counter: counter), ExpectContinueHandler()],
-            idleTimeout: TimeAmount(configuration.connectionLimits.idleTimeout))),
+        server: server,
         configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "MiniVNA"),
         onServerRunning: { channel in
             let port = channel.localAddress?.port ?? configuration.port
             configuration.listening.port = port
-            await onServerRunning("http://\(configuration.host):\(port)")
+            await onServerRunning("\(configuration.scheme)://\(configuration.host):\(port)")
         },
         logger: logger
     )

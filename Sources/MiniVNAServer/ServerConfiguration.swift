@@ -3,6 +3,7 @@ import Enrichment
 import Foundation
 import Hummingbird
 import Imaging
+import NIOSSL
 
 /// Everything `minivna serve` can be told (flags and environment, see the CLI).
 public struct ServerConfiguration: Sendable {
@@ -30,6 +31,10 @@ public struct ServerConfiguration: Sendable {
     public var enrichment: EnrichmentSettings
     /// Who may sign in and how; authentication is on once any credential is configured.
     public var security = SecuritySettings()
+    /// HTTPS with this certificate and key (nil: plain HTTP).
+    public var tls: TLSConfiguration?
+    /// `http` or `https`.
+    public var scheme: String { tls == nil ? "http" : "https" }
     /// `/metrics` and the metrics recorded for it (the process's one swift-metrics backend).
     public var metricsEnabled = false
     /// Header, body and idle timeouts, connections per client.
@@ -73,7 +78,7 @@ public struct ServerConfiguration: Sendable {
     public var internalOrigin: String {
         if let publicBaseURL { return publicBaseURL.trimmingSuffix("/") }
         let name = ["0.0.0.0", "::", "[::]", ""].contains(host) ? "127.0.0.1" : host
-        return "http://\(name):\(listening.port ?? port)"
+        return "\(scheme)://\(name):\(listening.port ?? port)"
     }
 
     /// `http://host:port/dicom-web` as the client sees it.
@@ -88,13 +93,13 @@ public struct ServerConfiguration: Sendable {
         // dicomweb-client sends `Host: 127.0.0.1` without the port it connected to. For this
         // server's own name or a loopback name, a missing port is the one it listens on; other
         // names are taken as given (a proxy's public name; or set publicBaseURL).
-        if !Self.hasPort(authority), let actual = listening.port, actual != 80 {
+        if !Self.hasPort(authority), let actual = listening.port {
             let name = authority.lowercased()
-            if name == host.lowercased() || ["localhost", "127.0.0.1", "[::1]"].contains(name) {
+            if (name == host.lowercased() || ["localhost", "127.0.0.1", "[::1]"].contains(name)) && actual != (tls == nil ? 80 : 443) {
                 authority += ":\(actual)"
             }
         }
-        return "http://\(authority)"
+        return "\(scheme)://\(authority)"
     }
 
     static func hasPort(_ authority: String) -> Bool {

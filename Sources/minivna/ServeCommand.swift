@@ -4,6 +4,7 @@ import Enrichment
 import Foundation
 import Logging
 import MiniVNAServer
+import NIOSSL
 
 /// `minivna serve`: the archive over HTTP (DICOMweb at /dicom-web).
 struct ServeCommand: AsyncParsableCommand {
@@ -77,6 +78,35 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Flag(name: .customLong("insecure-no-auth"), help: "Serve a non-loopback address without authentication (prints a warning).")
     var insecureNoAuth = false
+
+    @Option(help: "HTTPS: the certificate chain, PEM (with --tls-key) (env MINIVNA_TLS_CERTIFICATE).")
+    var tlsCertificate: String? = ProcessInfo.processInfo.environment["MINIVNA_TLS_CERTIFICATE"]
+
+    @Option(help: "HTTPS: the private key, PEM (env MINIVNA_TLS_KEY).")
+    var tlsKey: String? = ProcessInfo.processInfo.environment["MINIVNA_TLS_KEY"]
+
+    /// HTTPS from a PEM certificate chain and key, checked to belong together; nil for HTTP.
+    func tlsConfiguration() throws -> TLSConfiguration? {
+        switch (tlsCertificate, tlsKey) {
+        case (nil, nil): return nil
+        case (let certificate?, let key?):
+            do {
+                let chain = try NIOSSLCertificate.fromPEMFile(certificate).map { NIOSSLCertificateSource.certificate($0) }
+                guard !chain.isEmpty else { throw ValidationError("--tls-certificate \(certificate): no certificate in it") }
+                var tls = TLSConfiguration.makeServerConfiguration(
+                    certificateChain: chain, privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
+                tls.minimumTLSVersion = .tlsv12
+                _ = try NIOSSLContext(configuration: tls)   // the key must match the certificate
+                return tls
+            } catch let error as ValidationError {
+                throw error
+            } catch {
+                throw ValidationError("--tls-certificate/--tls-key: cannot use \(certificate) with \(key): \(error)")
+            }
+        default:
+            throw ValidationError("--tls-certificate and --tls-key go together")
+        }
+    }
 
     @Flag(name: .customLong("no-metrics"), help: "No /metrics (Prometheus text format) and no metrics recorded.")
     var noMetrics = false
@@ -201,6 +231,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.security = try securitySettings()
         configuration.connectionLimits = try connectionLimits()
         configuration.metricsEnabled = !noMetrics
+        configuration.tls = try tlsConfiguration()
         configuration.auditRetention = auditRetentionDays == 0 ? nil : .seconds(auditRetentionDays * 86_400)
         let security = configuration.security
         if !security.isEnabled {
