@@ -4,7 +4,9 @@ import DICOM
 import Foundation
 import Imaging
 
-/// `minivna import PATH...`: stores every DICOM file under the paths through the normal ingest.
+/// `minivna import PATH...`: stores every file under the paths through the normal ingest, in
+/// parallel batches (one index transaction per batch), with a progress bar on a terminal and an
+/// exact summary: stored, already stored, replaced, failed, and the failures grouped by reason.
 struct ImportCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "import", abstract: "Store DICOM files (folders searched recursively) into a data folder.")
@@ -18,25 +20,65 @@ struct ImportCommand: AsyncParsableCommand {
     @Flag(help: "Store uncompressed images as JPEG 2000 lossless, as `serve --compress-on-ingest` does.")
     var compressOnIngest = ProcessInfo.processInfo.environment["MINIVNA_COMPRESS_ON_INGEST"] == "1"
 
+    @Option(help: "Batches stored at once (default 4).")
+    var jobs: Int = 4
+
+    @Option(help: "Files per batch, one index transaction each (default 32).")
+    var batchSize: Int = 32
+
+    @Flag(help: "No progress bar, even on a terminal.")
+    var quiet = false
+
     func run() async throws {
+        guard (1...64).contains(jobs), (1...10_000).contains(batchSize) else {
+            throw ValidationError("--jobs must be from 1 to 64 and --batch-size from 1 to 10000")
+        }
         let archive = try Archive(configuration: ArchiveConfiguration(
             dataDirectory: URL(fileURLWithPath: data), inflater: ZlibDeflate(),
             storageTranscoder: compressOnIngest ? JPEG2000LosslessStorage() : nil))
-        var stored = 0, already = 0, failed = 0
-        for path in try FileCollection.files(paths) {
+        let files = try FileCollection.files(paths)
+        let progress = ImportProgress(total: files.count, showsBar: !quiet && isatty(STDERR_FILENO) == 1)
+        let batches = stride(from: 0, to: files.count, by: batchSize).map { Array(files[$0..<min($0 + batchSize, files.count)]) }
+        await withTaskGroup(of: Void.self) { group in
+            var next = 0
+            func add() {
+                guard next < batches.count else { return }
+                let batch = batches[next]
+                next += 1
+                group.addTask { await Self.store(batch, in: archive, progress: progress) }
+            }
+            for _ in 0..<jobs { add() }
+            while await group.next() != nil { add() }
+        }
+        let summary = progress.finish()
+        try archive.close()
+        print(summary)
+    }
+
+    /// Stages each file (copied block by block: any size in bounded memory), then ingests the
+    /// batch in one transaction; every file ends in exactly one count.
+    static func store(_ batch: [String], in archive: Archive, progress: ImportProgress) async {
+        var staged: [(path: String, file: StagedFile)] = []
+        for path in batch {
             do {
-                // Copied block by block into the store's tmp/ folder: any size in bounded memory.
-                let staged = try archive.store.stageCopy(of: URL(fileURLWithPath: path))
-                switch try await archive.ingest(stagedFiles: [staged], context: .import)[0].get().outcome {
-                case .stored, .replaced: stored += 1
-                case .alreadyStored: already += 1
-                }
+                staged.append((path, try archive.store.stageCopy(of: URL(fileURLWithPath: path))))
             } catch {
-                failed += 1
-                FileHandle.standardError.write(Data("skipped \(path): \(error)\n".utf8))
+                progress.record(path: path, .failed(ImportProgress.reason(error)), bytes: 0)
             }
         }
-        print("imported \(stored), already stored \(already), skipped \(failed)")
+        let results = await archive.ingest(stagedFiles: staged.map(\.file), context: .import)
+        for ((path, file), result) in zip(staged, results) {
+            switch result {
+            case .success(let stored):
+                switch stored.outcome {
+                case .stored: progress.record(path: path, .stored, bytes: file.sizeAndCRC32?.size ?? 0)
+                case .replaced: progress.record(path: path, .replaced, bytes: file.sizeAndCRC32?.size ?? 0)
+                case .alreadyStored: progress.record(path: path, .alreadyStored, bytes: file.sizeAndCRC32?.size ?? 0)
+                }
+            case .failure(let error):
+                progress.record(path: path, .failed(ImportProgress.reason(error)), bytes: 0)
+            }
+        }
     }
 }
 
