@@ -159,6 +159,9 @@ struct FHIRRoutes: Sendable {
         await context.continueIfExpected(request)
         do {
             return Array(try await request.body.collect(upTo: maximumBody).readableBytesView)
+        } catch let error as HTTPParserError {
+            // Truncated or badly chunked: malformed HTTP, answered 400 with the connection closed.
+            throw error
         } catch {
             throw FHIRError(.badRequest, "too-costly", "the body is larger than \(maximumBody) bytes")
         }

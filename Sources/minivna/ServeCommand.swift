@@ -108,6 +108,9 @@ struct ServeCommand: AsyncParsableCommand {
         }
     }
 
+    @Option(help: "Log lines as text (default) or json (one object per line; env MINIVNA_LOG_FORMAT).")
+    var logFormat: String = ProcessInfo.processInfo.environment["MINIVNA_LOG_FORMAT"] ?? "text"
+
     @Flag(name: .customLong("no-metrics"), help: "No /metrics (Prometheus text format) and no metrics recorded.")
     var noMetrics = false
 
@@ -219,6 +222,8 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("--render-cache-mb (or MINIVNA_RENDER_CACHE_MB) must be a whole number from 0 to 65536")
         }
         guard (0...36_500).contains(auditRetentionDays) else { throw ValidationError("--audit-retention-days must be from 0 to 36500") }
+        guard ["text", "json"].contains(logFormat) else { throw ValidationError("--log-format must be text or json") }
+        if logFormat == "json" { LoggingSystem.bootstrap { JSONLogHandler(label: $0) } }
         var logger = Logger(label: "minivna")
         logger.logLevel = .info
         MemoryTuning.keepLargeBuffersInHeap()

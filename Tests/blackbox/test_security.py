@@ -262,3 +262,15 @@ def test_bad_credentials_file_names_the_key(minivna_bin, tmp_path):
     result = subprocess.run([str(minivna_bin), "serve", "--port", "0", "--no-ai", "--credentials", str(path),
                              "--data", str(tmp_path / "data")], capture_output=True, text=True, timeout=30)
     assert result.returncode != 0 and "apiKeys[0].roles" in result.stderr and "raeder" in result.stderr
+
+
+def test_json_log_lines_parse_and_carry_no_secret(start_server):
+    server = start_server("--log-format", "json", env={"MINIVNA_API_KEYS": f"boss:admin:{ADMIN}"})
+    assert requests.get(f"{server.base}/studies", headers=bearer(ADMIN), timeout=10).status_code in (200, 204)
+    assert requests.get(f"{server.base}/studies", headers=bearer("wrong-token-0123456789"), timeout=10).status_code == 401
+    server.stop()
+    lines = [line for line in open(server.log_path, errors="replace").read().splitlines() if line.strip()]
+    records = [json.loads(line) for line in lines]
+    assert records and all({"time", "level", "label", "message", "source"} <= set(r) for r in records)
+    assert any("authentication on" in r["message"] for r in records)
+    assert not any(ADMIN in line or "wrong-token-0123456789" in line for line in lines)
