@@ -1,5 +1,5 @@
 # MiniVNA set-up commands. Both install what they need first (scripts/install-deps.sh).
-#   make run    build the release binary, load the demo data (Fixtures) and serve the archive
+#   make run    build the release binary, load the demo data (demo-data and Fixtures) and serve the archive
 #   make test   build once, then run every test: Swift unit/route tests, the pydicom oracle,
 #               the black-box suite against the real server, and the fuzzer
 .PHONY: deps run dump test build build-release swift-test oracle blackbox fuzz bench fixtures
@@ -18,7 +18,8 @@ build-release: deps
 
 # The archive with demo data on the embedded SQLite default: DICOMweb at http://$(HOST):$(PORT)/dicom-web
 run: build-release
-	.build/release/minivna import --data $(DATA) Fixtures/ct Fixtures/mr Fixtures/multiframe Fixtures/jpeg2000 Fixtures/charsets
+	.build/release/minivna demo-data --data $(DATA)
+	.build/release/minivna import --quiet --data $(DATA) Fixtures/ct Fixtures/mr Fixtures/multiframe Fixtures/jpeg2000 Fixtures/charsets
 	eval "$$(bash scripts/demo-credentials.sh $(DATA))" && .build/release/minivna serve --host $(HOST) --port $(PORT) --data $(DATA)
 
 # Print one file as DICOM JSON.

@@ -7,6 +7,6 @@ struct MiniVNA: AsyncParsableCommand {
         commandName: "minivna",
         abstract: "MiniVNA: a standalone DICOMweb + FHIR mini vendor-neutral archive.",
         subcommands: [ServeCommand.self, DumpCommand.self, ScanCommand.self, ImportCommand.self, ReindexCommand.self,
-                      VerifyCommand.self, BackupCommand.self, EventsCommand.self, HashSecretCommand.self]
+                      VerifyCommand.self, BackupCommand.self, EventsCommand.self, HashSecretCommand.self, DemoDataCommand.self]
     )
 }
