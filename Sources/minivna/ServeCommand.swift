@@ -10,8 +10,11 @@ import NIOSSL
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
-        abstract: "Run the archive: DICOMweb (STOW-RS, QIDO-RS) at http://HOST:PORT/dicom-web."
+        abstract: "Run the archive: DICOMweb (STOW-RS, QIDO-RS) at http://HOST:PORT/dicom-web.",
+        discussion: "--config FILE (env MINIVNA_CONFIG): a JSON object of these options by long name; MINIVNA_<KEY> overrides a key, the command line overrides both."
     )
+
+    // `--config FILE` (env MINIVNA_CONFIG) is read before parsing: see ConfigurationFile.
 
     @Option(help: "Address to listen on (env MINIVNA_HOST).")
     var host: String = ProcessInfo.processInfo.environment["MINIVNA_HOST"] ?? "127.0.0.1"
@@ -171,6 +174,39 @@ struct ServeCommand: AsyncParsableCommand {
         limits.maximumConnectionsPerClient = maxConnectionsPerClient
         limits.idleTimeout = .seconds(idleTimeoutSeconds)
         return limits
+    }
+
+    /// What this command would run with, for `config --print`: every setting after the
+    /// configuration file, the environment and the command line; API keys show their names and
+    /// roles only, files their paths.
+    func effectiveSettings() throws -> [String: JSONSetting] {
+        let security = try securitySettings()
+        _ = try connectionLimits()
+        _ = try enrichmentSettings()
+        var settings: [String: JSONSetting] = [
+            "host": .string(host), "port": .number(Double(port)), "data": .string(data), "duplicates": .string(duplicates),
+            "study-quiet-seconds": .number(studyQuietSeconds), "cors-origin": .list(corsOrigin),
+            "max-request-bytes": .number(Double(maxRequestBytes)), "compress-on-ingest": .bool(compressOnIngest),
+            "render-cache-mb": .number(Double(renderCacheMb ?? Int(ProcessInfo.processInfo.environment["MINIVNA_RENDER_CACHE_MB"] ?? "") ?? 32)),
+            "shutdown-grace-seconds": .number(shutdownGraceSeconds), "no-ai": .bool(noAI), "ai-builtins": .string(aiBuiltins),
+            "ai-service": .list(aiServices), "ai-concurrency": .number(Double(aiConcurrency)), "ai-attempts": .number(Double(aiAttempts)),
+            "ai-retry-seconds": .number(aiRetrySeconds), "ai-timeout-seconds": .number(aiTimeoutSeconds),
+            "ai-drl": .list(aiReferenceLevels), "insecure-no-auth": .bool(insecureNoAuth), "no-metrics": .bool(noMetrics),
+            "log-format": .string(logFormat), "audit-retention-days": .number(Double(auditRetentionDays)),
+            "header-timeout-seconds": .number(Double(headerTimeoutSeconds)), "body-stall-seconds": .number(Double(bodyStallSeconds)),
+            "minimum-body-rate": .number(Double(minimumBodyRate)), "max-connections-per-client": .number(Double(maxConnectionsPerClient)),
+            "idle-timeout-seconds": .number(Double(idleTimeoutSeconds)),
+            "api-keys": .list(security.apiKeys.map { "\($0.name):\($0.roles.map(\.rawValue).sorted().joined(separator: "+")):****" }),
+            "basic-users": .list(security.users.map { "\($0.name):\($0.roles.map(\.rawValue).sorted().joined(separator: "+"))" }),
+            "jwt": .string(security.jwt == nil ? "off" : "on (issuer \(security.jwt?.issuer ?? "any"), audience \(security.jwt?.audience ?? "any"))"),
+            "authentication": .string(security.isEnabled ? "on" : "off"),
+        ]
+        settings["public-url"] = publicURL.map(JSONSetting.string) ?? .null
+        settings["ai-quality-limits"] = aiQualityLimits.map(JSONSetting.string) ?? .null
+        settings["credentials"] = credentials.map(JSONSetting.string) ?? .null
+        settings["tls-certificate"] = tlsCertificate.map(JSONSetting.string) ?? .null
+        settings["tls-key"] = tlsKey.map { _ in JSONSetting.string("****") } ?? .null
+        return settings
     }
 
     func enrichmentSettings() throws -> EnrichmentSettings {
