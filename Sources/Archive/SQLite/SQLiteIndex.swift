@@ -5,7 +5,7 @@ import GRDB
 /// The embedded index (GRDB, WAL, `index.sqlite`): patients, studies, series and instances, with
 /// the attributes QIDO needs as indexed columns and the study/series counts maintained on ingest,
 /// and the outbox. Derived data: `Archive.reindex()` rebuilds it from the files alone.
-final class SQLiteIndex: IndexStore {
+final class SQLiteIndex: IndexStore, GatedStore {
     let pool: DatabasePool
     /// Asked before every transaction (see `StorageGate`).
     let gate: StorageGate
@@ -33,17 +33,6 @@ final class SQLiteIndex: IndexStore {
         } catch {
             throw ArchiveError(.storage, "cannot open the index \(path): \(error)")
         }
-    }
-
-    /// A write transaction, refused before it starts when the files take no writes (`StorageGate`).
-    func gatedWrite<T: Sendable>(_ updates: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        try gate.checkWritable()
-        return try await pool.write(updates)
-    }
-
-    func gatedWriteSync<T>(_ updates: (Database) throws -> T) throws -> T {
-        try gate.checkWritable()
-        return try pool.write(updates)
     }
 
     func close() throws {

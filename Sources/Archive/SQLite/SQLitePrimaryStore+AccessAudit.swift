@@ -21,23 +21,17 @@ extension SQLitePrimaryStore {
     }
 
     func accessRecords(_ filter: AccessRecordFilter, limit: Int, offset: Int) async throws -> (total: Int, records: [AccessRecord]) {
-        var conditions: [String] = []
-        var arguments: StatementArguments = []
-        func add(_ condition: String, _ value: (any DatabaseValueConvertible)?) {
-            guard let value else { return }
-            conditions.append(condition)
-            arguments += [value]
-        }
-        add("id = ?", filter.id)
-        add("principal = ?", filter.principal)
-        add("id IN (SELECT recordID FROM accessAuditStudy WHERE studyInstanceUID = ?)", filter.studyInstanceUID)
-        add("method = ?", filter.method)
-        add("time >= ?", filter.from)
-        add("time <= ?", filter.to)
-        add("status >= ?", filter.minimumStatus)
-        add("status <= ?", filter.maximumStatus)
-        let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-        return try await gate.reader(pool).read { [arguments] db in
+        var clause = WhereClause()
+        clause.add("id = ?", filter.id)
+        clause.add("principal = ?", filter.principal)
+        clause.add("id IN (SELECT recordID FROM accessAuditStudy WHERE studyInstanceUID = ?)", filter.studyInstanceUID)
+        clause.add("method = ?", filter.method)
+        clause.add("time >= ?", filter.from)
+        clause.add("time <= ?", filter.to)
+        clause.add("status >= ?", filter.minimumStatus)
+        clause.add("status <= ?", filter.maximumStatus)
+        let whereClause = clause.sql, arguments = clause.arguments
+        return try await gate.reader(pool).read { db in
             let total = try Int.fetchOne(db, sql: "SELECT count(*) FROM accessAudit \(whereClause)", arguments: arguments) ?? 0
             var records = try Row.fetchAll(db, sql: """
                 SELECT id, time, principal, roles, clientAddress, method, path, status, bytes

@@ -172,22 +172,16 @@ extension SQLitePrimaryStore {
     }
 
     func analysisRuns(_ filter: AnalysisRunFilter, limit: Int, offset: Int) async throws -> (total: Int, runs: [AnalysisRun]) {
-        var conditions: [String] = []
-        var arguments: StatementArguments = []
-        func add(_ condition: String, _ value: (any DatabaseValueConvertible)?) {
-            guard let value else { return }
-            conditions.append(condition)
-            arguments += [value]
-        }
-        add("studyInstanceUID = ?", filter.studyInstanceUID)
-        add("analyzer = ?", filter.analyzer)
-        add("analyzerVersion = ?", filter.analyzerVersion)
-        add("status = ?", filter.status?.rawValue)
-        add("jobID = ?", filter.jobID)
-        add("startedAt >= ?", filter.startedFrom)
-        add("startedAt <= ?", filter.startedTo)
-        let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-        return try await gate.reader(pool).read { [arguments] db in
+        var clause = WhereClause()
+        clause.add("studyInstanceUID = ?", filter.studyInstanceUID)
+        clause.add("analyzer = ?", filter.analyzer)
+        clause.add("analyzerVersion = ?", filter.analyzerVersion)
+        clause.add("status = ?", filter.status?.rawValue)
+        clause.add("jobID = ?", filter.jobID)
+        clause.add("startedAt >= ?", filter.startedFrom)
+        clause.add("startedAt <= ?", filter.startedTo)
+        let whereClause = clause.sql, arguments = clause.arguments
+        return try await gate.reader(pool).read { db in
             let total = try Int.fetchOne(db, sql: "SELECT count(*) FROM aiRun \(whereClause)", arguments: arguments) ?? 0
             let runs = try Row.fetchAll(db, sql: """
                 SELECT id, jobID, studyInstanceUID, analyzer, analyzerVersion, trigger, attempt, startedAt, runtime, status, reason, outputs

@@ -3,7 +3,7 @@ import GRDB
 
 /// The embedded primary store (GRDB, WAL, `primary.sqlite`): data that cannot be rebuilt from
 /// the files. Synced at every commit like the index.
-final class SQLitePrimaryStore: PrimaryStore {
+final class SQLitePrimaryStore: PrimaryStore, GatedStore {
     let pool: DatabasePool
     /// Asked before every transaction (see `StorageGate`).
     let gate: StorageGate
@@ -21,17 +21,6 @@ final class SQLitePrimaryStore: PrimaryStore {
         } catch {
             throw ArchiveError(.storage, "cannot open the primary store \(path): \(error)")
         }
-    }
-
-    /// A write transaction, refused before it starts when the files take no writes (`StorageGate`).
-    func gatedWrite<T: Sendable>(_ updates: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        try gate.checkWritable()
-        return try await pool.write(updates)
-    }
-
-    func gatedWriteSync<T>(_ updates: (Database) throws -> T) throws -> T {
-        try gate.checkWritable()
-        return try pool.write(updates)
     }
 
     func close() throws {

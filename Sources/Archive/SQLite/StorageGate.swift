@@ -78,3 +78,22 @@ final class StorageGate: Sendable {
         }
     }
 }
+
+/// A store over a database pool behind a `StorageGate`: its write transactions ask the gate first.
+protocol GatedStore {
+    var pool: DatabasePool { get }
+    var gate: StorageGate { get }
+}
+
+extension GatedStore {
+    /// A write transaction, refused before it starts when the files take no writes.
+    func gatedWrite<T: Sendable>(_ updates: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try gate.checkWritable()
+        return try await pool.write(updates)
+    }
+
+    func gatedWriteSync<T>(_ updates: (Database) throws -> T) throws -> T {
+        try gate.checkWritable()
+        return try pool.write(updates)
+    }
+}
