@@ -1,8 +1,8 @@
 # MiniVNA set-up commands. Both install what they need first (scripts/install-deps.sh).
 #   make run    build the release binary, load the demo data (demo-data and Fixtures) and serve the archive
 #   make test   build once, then run every test: Swift unit/route tests, the pydicom oracle,
-#               the black-box suite against the real server, and the fuzzer
-.PHONY: deps run dump test build build-release swift-test oracle blackbox fuzz bench fixtures
+#               the black-box suite against the real server, the fuzzer, and the container test
+.PHONY: deps run dump test build build-release swift-test oracle blackbox fuzz bench fixtures container-test
 
 FILE ?= Fixtures/ct/ct_0001.dcm
 FUZZ_SECONDS ?= 60
@@ -45,6 +45,11 @@ test: build
 	swift test --skip-build
 	MINIVNA_BIN=$(CURDIR)/.build/debug/minivna python3 -m pytest -q Tests/oracle Tests/blackbox
 	bash Fuzz/run.sh $(FUZZ_SECONDS)
+	bash Tests/container/run.sh $(CURDIR)/.build/debug/minivna
+
+# The Docker demo image built with podman around the debug binary, run and checked over HTTP (root).
+container-test: build
+	bash Tests/container/run.sh $(CURDIR)/.build/debug/minivna
 
 bench: build-release
 	python3 Benchmarks/header_parse.py --minivna .build/release/minivna
