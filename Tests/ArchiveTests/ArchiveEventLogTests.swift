@@ -146,7 +146,7 @@ import TestSupport
         #expect(try logged(t.archive).count == 2)
     }
 
-    @Test(.timeLimit(.minutes(1))) func consumersResumeFromTheirDurableCursor() async throws {
+    @Test(.timeLimit(.minutes(5))) func consumersResumeFromTheirDurableCursor() async throws {
         let t = try TemporaryArchive()
         for sop in ["2.25.1", "2.25.2"] { _ = try await t.archive.ingest(bytes: try Fixture.instance(sop: sop)) }
         try t.archive.events.relay()
@@ -187,7 +187,7 @@ import TestSupport
         }
     }
 
-    @Test(.timeLimit(.minutes(1))) func aStudyBecomesStableOnceAfterItsQuietPeriod() async throws {
+    @Test(.timeLimit(.minutes(5))) func aStudyBecomesStableOnceAfterItsQuietPeriod() async throws {
         let t = try TemporaryArchive(quietPeriod: .milliseconds(300))
         let monitor = Task { try await t.archive.monitorStudyStability() }
         defer { monitor.cancel() }
@@ -204,7 +204,7 @@ import TestSupport
     /// The quiet period counts from the study's last instance. A loaded machine (suites run in
     /// parallel) can delay the second instance past the first quiet period; then the study was
     /// rightly stable in between and becomes stable again, so both orders are accepted.
-    @Test(.timeLimit(.minutes(1))) func eachNewInstanceRestartsTheQuietPeriod() async throws {
+    @Test(.timeLimit(.minutes(5))) func eachNewInstanceRestartsTheQuietPeriod() async throws {
         let t = try TemporaryArchive(quietPeriod: .seconds(1))
         let monitor = Task { try await t.archive.monitorStudyStability() }
         defer { monitor.cancel() }
@@ -223,7 +223,7 @@ import TestSupport
         #expect(stable.count == 1 || (stable.count == 2 && stable[0].occurredAt.timeIntervalSince(first.occurredAt) >= 1))
     }
 
-    @Test(.timeLimit(.minutes(1))) func aStudyWaitingWhenTheProcessDiedBecomesStableOnceAfterTheRestart() async throws {
+    @Test(.timeLimit(.minutes(5))) func aStudyWaitingWhenTheProcessDiedBecomesStableOnceAfterTheRestart() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("minivna-test-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
         let configuration = ArchiveConfiguration(dataDirectory: directory, studyQuietPeriod: .milliseconds(300))
@@ -246,7 +246,7 @@ import TestSupport
         }
     }
 
-    @Test(.timeLimit(.minutes(1))) func resultsOfTheEnrichmentPipelineDoNotMakeTheirStudyStableAgain() async throws {
+    @Test(.timeLimit(.minutes(5))) func resultsOfTheEnrichmentPipelineDoNotMakeTheirStudyStableAgain() async throws {
         let t = try TemporaryArchive(quietPeriod: .milliseconds(200))
         let monitor = Task { try await t.archive.monitorStudyStability() }
         defer { monitor.cancel() }

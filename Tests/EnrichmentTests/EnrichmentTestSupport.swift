@@ -25,7 +25,8 @@ func makePipeline(_ archive: Archive, _ analyzers: [any Analyzer], attempts: Int
 func runUntilFinished(_ pipeline: EnrichmentPipeline, study: String) async throws -> [AnalysisJob] {
     let task = Task { try await pipeline.run() }
     defer { task.cancel() }
-    let deadline = Date().addingTimeInterval(30)
+    // A deadline against hangs, generous for a loaded machine (the whole suite runs at once).
+    let deadline = Date().addingTimeInterval(180)
     while Date() < deadline {
         let jobs = try await pipeline.archive.analysisJobs(studyInstanceUID: study)
         if !jobs.isEmpty, jobs.allSatisfy({ !$0.status.isOpen }) { return jobs }

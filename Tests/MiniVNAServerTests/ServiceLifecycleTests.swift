@@ -11,7 +11,10 @@ import Testing
     @Test func aGracefulShutdownStopsTheServerThenClosesTheArchive() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("minivna-lifecycle-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
-        let configuration = ServerConfiguration(port: 0, dataDirectory: directory)
+        var configuration = ServerConfiguration(port: 0, dataDirectory: directory)
+        // On a loaded machine (the whole suite at once) stopping can take longer than the default
+        // 30 s grace; past it the services are cancelled and the test would see a half shutdown.
+        configuration.shutdownGracePeriod = .seconds(300)
         let archive = try Archive(configuration: configuration.archiveConfiguration)
         let (urls, listening) = AsyncStream.makeStream(of: String.self)
         let group = buildServiceGroup(configuration, archive: archive, logger: Logger(label: "minivna-tests")) { url in
