@@ -144,7 +144,7 @@ import TestSupport
     @Test func aJobTokenReadsItsOwnStudyOnly() async throws {
         let server = try Server()
         _ = try await server.temporary.archive.ingest(bytes: try Fixture.instance(sop: "2.25.300", modality: "CT"))
-        let token = try #require(await server.access.jobTokens.issue(study: "2.25.100", service: "lungs@1", lifetime: .seconds(60)))
+        let token = try #require(await server.access.jobTokens.issue(study: "2.25.100", service: "lungs@1", lifetime: .seconds(3600)))
         #expect(try await server.status(.get, "/dicom-web/studies/2.25.100/series", headers: Self.bearer(token)) == .ok)
         #expect(try await server.status(.get, "/dicom-web/studies/2.25.100/metadata", headers: Self.bearer(token)) == .ok)
         #expect(try await server.status(.get, "/dicom-web/studies/2.25.101/metadata", headers: Self.bearer(token)) == .forbidden)
@@ -153,7 +153,7 @@ import TestSupport
         let expired = try #require(await server.access.jobTokens.issue(study: "2.25.100", service: "lungs@1", lifetime: .seconds(-1)))
         #expect(try await server.status(.get, "/dicom-web/studies/2.25.100/series", headers: Self.bearer(expired)) == .unauthorized)
         // Another process's key: not ours.
-        let stranger = try #require(await JobTokenIssuer().issue(study: "2.25.100", service: "lungs@1", lifetime: .seconds(60)))
+        let stranger = try #require(await JobTokenIssuer().issue(study: "2.25.100", service: "lungs@1", lifetime: .seconds(3600)))
         #expect(try await server.status(.get, "/dicom-web/studies/2.25.100/series", headers: Self.bearer(stranger)) == .unauthorized)
     }
 
