@@ -63,24 +63,30 @@ enum ConfigurationFile {
         return arguments
     }
 
+    /// The key decides what a value is: a flag takes true/false, every other option its value
+    /// as text (JSON's 1 and true are the same NSNumber here, so the value's type cannot).
     private static func arguments(key: String, value: Any, path: String) throws -> [String] {
+        if isFlag(key) {
+            switch value {
+            case let flag as Bool: return flag ? ["--\(key)"] : []
+            case let text as String where text == "true" || text == "1": return ["--\(key)"]
+            case let text as String where text == "false" || text == "0" || text.isEmpty: return []
+            default: throw Failure(description: "config \(path): \(key): expected true or false")
+            }
+        }
         switch value {
-        case let flag as Bool where type(of: value) == type(of: NSNumber(value: true)) || value is Bool:
-            return flag ? ["--\(key)"] : []
-        case let text as String:
-            if ["true", "false"].contains(text) && isFlag(key) { return text == "true" ? ["--\(key)"] : [] }
-            return ["--\(key)", text]
-        case let number as NSNumber:
-            return ["--\(key)", number.stringValue]
+        case let text as String: return ["--\(key)", text]
+        case let number as NSNumber: return ["--\(key)", number.stringValue]
         case let list as [Any]:
             return try list.flatMap { item -> [String] in
-                guard item is String || item is NSNumber else {
-                    throw Failure(description: "config \(path): \(key): a list of strings or numbers")
+                switch item {
+                case let text as String: return ["--\(key)", text]
+                case let number as NSNumber: return ["--\(key)", number.stringValue]
+                default: throw Failure(description: "config \(path): \(key): a list of strings or numbers")
                 }
-                return ["--\(key)", "\(item)"]
             }
         default:
-            throw Failure(description: "config \(path): \(key): expected a string, a number, true/false or a list")
+            throw Failure(description: "config \(path): \(key): expected a string, a number or a list")
         }
     }
 

@@ -18,10 +18,12 @@ def config_print(binary, *args, env=None):
 def test_file_environment_and_command_line_in_that_order(minivna_bin, tmp_path):
     path = tmp_path / "minivna.json"
     path.write_text(json.dumps({"port": 9001, "study-quiet-seconds": 3, "cors-origin": ["http://a.test", "http://b.test"],
-                                "no-metrics": True, "ai-concurrency": 3}))
+                                "no-metrics": True, "ai-concurrency": 3, "ai-attempts": 1, "compress-on-ingest": False}))
     settings = config_print(minivna_bin, "--config", path)
     assert settings["port"] == 9001 and settings["study-quiet-seconds"] == 3 and settings["no-metrics"] is True
     assert settings["cors-origin"] == ["http://a.test", "http://b.test"] and settings["ai-concurrency"] == 3
+    # A number that could be read as a boolean is still the option's value.
+    assert settings["ai-attempts"] == 1 and settings["compress-on-ingest"] is False
     overridden = config_print(minivna_bin, "--config", path, "--port", "9002", env={"MINIVNA_STUDY_QUIET_SECONDS": "7"})
     assert overridden["port"] == 9002 and overridden["study-quiet-seconds"] == 7
     from_env = config_print(minivna_bin, env={"MINIVNA_CONFIG": str(path)})
