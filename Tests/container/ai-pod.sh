@@ -21,21 +21,8 @@ LUNG_IMAGE="localhost/minivna-lung-volume:test"
 POD="minivna-ai-pod-test-$$"
 VOLUME="minivna-ai-pod-test-$$"
 ADMIN_TOKEN="container-test-admin-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-export CONTAINERS_CONF="$ROOT/docker/containers.conf"
-
-say() { printf '== %s\n' "$*"; }
-die() { printf 'FAIL: %s\n' "$*" >&2; exit 1; }
-now() { date +%s.%N; }
-seconds_since() { awk -v start="$1" -v end="$(now)" 'BEGIN { printf "%.1f", end - start }'; }
-# Hides podman's "unable to get systemd connection" lines (no systemd here to time HEALTHCHECKs; see run.sh).
-pod() {
-    local err rc=0
-    err="$(mktemp)"
-    podman "$@" 2> "$err" || rc=$?
-    grep -v "unable to get systemd connection" "$err" >&2 || true
-    rm -f "$err"
-    return "$rc"
-}
+# shellcheck source=Tests/container/common.sh
+. "$ROOT/Tests/container/common.sh"
 
 [ "$(id -u)" -eq 0 ] || die "run as root"
 podman image exists "$MINIVNA_IMAGE" || die "no image $MINIVNA_IMAGE: run Tests/container/run.sh first"

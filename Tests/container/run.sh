@@ -26,24 +26,8 @@ RUNTIME_BASE="${RUNTIME_BASE:-localhost/bookworm-base}"
 GIVEN_IMAGE="${MINIVNA_IMAGE:-}"
 IMAGE="${GIVEN_IMAGE:-localhost/minivna-demo:test}"
 NAME="minivna-container-test-$$"
-export CONTAINERS_CONF="$ROOT/docker/containers.conf"
-
-say() { printf '== %s\n' "$*"; }
-# podman without systemd logs "unable to get systemd connection" at each start and stop of a
-# container with a HEALTHCHECK (it cannot schedule the timer; podman 4.3 ignores
-# --health-interval disable for an image's HEALTHCHECK). Harmless here: wait_ready runs the check
-# itself with `podman healthcheck run`. Other errors are shown.
-pod() {
-    local err rc=0
-    err="$(mktemp)"
-    podman "$@" 2> "$err" || rc=$?
-    grep -v "unable to get systemd connection" "$err" >&2 || true
-    rm -f "$err"
-    return "$rc"
-}
-die() { printf 'FAIL: %s\n' "$*" >&2; exit 1; }
-now() { date +%s.%N; }
-seconds_since() { awk -v start="$1" -v end="$(now)" 'BEGIN { printf "%.1f", end - start }'; }
+# shellcheck source=Tests/container/common.sh
+. "$ROOT/Tests/container/common.sh"
 
 [ "$(id -u)" -eq 0 ] || die "run as root (podman builds and runs the image as root here)"
 
